@@ -1,0 +1,124 @@
+"""Export a model's transformer to ONNX once, and find the cached file on later runs.
+
+The graph takes ``input_ids``, ``attention_mask`` (and ``token_type_ids`` when the model uses them),
+each (batch, seq_len) int64 with both axes dynamic, and returns ``token_embeddings`` of shape
+(batch, seq_len, hidden) float32. Pooling stays outside the graph, shared with every backend.
+
+Files are cached under ``<cache root>/onnx/<model name>/<key>/model.onnx`` where the key hashes the
+model's files (config, tokenizer, weights), the export recipe version and the opset, so a changed
+model or recipe never reuses a stale graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from embedlab.errors import BackendUnavailableError, ExportError
+from embedlab.models.resolve import model_fingerprint
+from embedlab.models.spec import ModelSpec
+from embedlab.paths import cache_root
+
+EXPORT_RECIPE = "2"  # bump when the export code changes what the graph computes
+OPSET = 17
+GRAPH_FILE = "model.onnx"
+
+
+def export_key(spec: ModelSpec) -> str:
+    """A short hex key for the exported graph of this model and recipe."""
+    text = f"{model_fingerprint(spec.path)}|recipe={EXPORT_RECIPE}|opset={OPSET}"
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def export_dir(spec: ModelSpec, root: Path | None = None) -> Path:
+    """Directory that holds (or will hold) the exported graph of ``spec``."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "--", spec.name).strip("-")[-80:] or "model"
+    return (root or cache_root()) / "onnx" / safe / export_key(spec)
+
+
+def _uses_token_types(model: Any) -> bool:
+    config = model.config
+    accepts = "token_type_ids" in model.forward.__code__.co_varnames
+    return bool(accepts and int(getattr(config, "type_vocab_size", 0) or 0) > 0)
+
+
+def export_onnx(spec: ModelSpec, target_dir: Path) -> Path:
+    """Export the transformer of ``spec`` to ``target_dir/model.onnx`` atomically; return its path.
+
+    Raises:
+        BackendUnavailableError: PyTorch is not installed (it is needed once, to export).
+        ExportError: the export itself failed.
+    """
+    try:
+        import torch
+        from transformers import AutoModel
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "exporting to ONNX needs PyTorch once (pip install torch); later runs reuse the cached graph"
+        ) from exc
+
+    model = AutoModel.from_pretrained(str(spec.path), attn_implementation="eager").eval()
+    with_types = _uses_token_types(model)
+    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if with_types else [])
+
+    class _Transformer(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *inputs: Any) -> Any:
+            return self.inner(**dict(zip(names, inputs, strict=True))).last_hidden_state
+
+    sample = torch.ones((2, 8), dtype=torch.long)
+    args = tuple(sample if n != "token_type_ids" else torch.zeros_like(sample) for n in names)
+    axes = {n: {0: "batch", 1: "sequence"} for n in [*names, "token_embeddings"]}
+    target_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=target_dir)
+    os.close(fd)
+    started = time.perf_counter()
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _Transformer(model),
+                args,
+                tmp_name,
+                input_names=names,
+                output_names=["token_embeddings"],
+                dynamic_axes=axes,
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+    except Exception as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise ExportError(f"exporting {spec.name} to ONNX failed: {exc}") from exc
+    final = target_dir / GRAPH_FILE
+    os.replace(tmp_name, final)
+    meta = {
+        "model": spec.name,
+        "model_fingerprint": model_fingerprint(spec.path),
+        "recipe": EXPORT_RECIPE,
+        "opset": OPSET,
+        "inputs": names,
+        "torch": torch.__version__,
+        "export_seconds": round(time.perf_counter() - started, 2),
+    }
+    (target_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    return final
+
+
+def cached_or_export(spec: ModelSpec, root: Path | None = None) -> Path:
+    """Path of the exported graph of ``spec``, exporting it first if no valid cached copy exists."""
+    directory = export_dir(spec, root)
+    graph = directory / GRAPH_FILE
+    if graph.is_file() and (directory / "meta.json").is_file():
+        return graph
+    return export_onnx(spec, directory)

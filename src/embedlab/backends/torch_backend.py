@@ -1,0 +1,66 @@
+"""PyTorch backend: transformers ``AutoModel`` in inference mode, fp32 or bf16, on CPU or CUDA."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from embedlab.backends.base import EncodedBatch, FloatArray
+from embedlab.backends.threads import available_cores
+from embedlab.errors import BackendUnavailableError, InferenceError, ModelLoadError
+from embedlab.models.spec import ModelSpec
+
+_DTYPES = ("float32", "bfloat16", "float16")
+
+
+class TorchBackend:
+    """Runs the model's transformer with PyTorch.
+
+    Args:
+        spec: the model to load.
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        dtype: ``float32`` (exact), ``bfloat16`` or ``float16`` (the latter GPU only).
+        threads: intra-op threads on CPU; default: the physical cores available to the process.
+    """
+
+    def __init__(self, spec: ModelSpec, device: str = "cpu", dtype: str = "float32", threads: int | None = None):
+        try:
+            import torch
+            from transformers import AutoModel
+        except ImportError as exc:  # pragma: no cover - torch is a core dependency
+            raise BackendUnavailableError("the torch backend needs PyTorch: pip install torch") from exc
+        if dtype not in _DTYPES:
+            raise BackendUnavailableError(f"torch dtype {dtype!r} not supported; choose one of {_DTYPES}")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendUnavailableError(f"device {device!r} requested but PyTorch sees no CUDA GPU")
+        if dtype == "float16" and not device.startswith("cuda"):
+            raise BackendUnavailableError("float16 runs only on CUDA; on CPU use bfloat16 or float32")
+        if device == "cpu":
+            torch.set_num_threads(threads or available_cores())
+        self._torch = torch
+        self.name = "torch" if dtype == "float32" else f"torch-{'bf16' if dtype == 'bfloat16' else 'fp16'}"
+        self.device = device
+        self.dtype = dtype
+        try:
+            model = AutoModel.from_pretrained(str(spec.path), dtype=getattr(torch, dtype))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"cannot load the transformer from {spec.path}: {exc}") from exc
+        self.model: Any = model.eval().to(device)
+        self._accepts_token_types = "token_type_ids" in self.model.forward.__code__.co_varnames
+
+    def forward(self, batch: EncodedBatch) -> FloatArray:
+        """Token vectors (batch, seq_len, hidden) float32 for a padded batch."""
+        torch = self._torch
+        feed = {
+            "input_ids": torch.from_numpy(batch.input_ids).to(self.device),
+            "attention_mask": torch.from_numpy(batch.attention_mask).to(self.device),
+        }
+        if batch.token_type_ids is not None and self._accepts_token_types:
+            feed["token_type_ids"] = torch.from_numpy(batch.token_type_ids).to(self.device)
+        try:
+            with torch.inference_mode():
+                hidden = self.model(**feed).last_hidden_state
+        except RuntimeError as exc:
+            raise InferenceError(f"torch forward failed on a batch of shape {batch.shape}: {exc}") from exc
+        return np.asarray(hidden.float().cpu().numpy(), dtype=np.float32)

@@ -1,0 +1,1 @@
+"""The engine: tokenising with a long-input policy, token-budget batching, and the Embedder."""

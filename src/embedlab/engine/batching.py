@@ -1,0 +1,61 @@
+"""Token-budget batching: sort by length, fill batches up to a padded-token budget.
+
+A batch's cost is ``batch_size × longest sequence`` padded tokens (what the model computes on).
+Sorting by length first keeps sequences of similar length together, so padding stays small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from embedlab.backends.base import EncodedBatch
+from embedlab.engine.tokenize import Segment
+from embedlab.errors import ConfigError
+
+
+def plan_batches(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int) -> list[list[int]]:
+    """Group sequence indices into batches whose padded size fits the budget.
+
+    Args:
+        lengths: token count of each sequence.
+        max_batch_tokens: budget of padded tokens per batch (batch size × longest sequence).
+        max_batch_size: cap on sequences per batch.
+
+    Returns:
+        Lists of indices into ``lengths``, longest sequences first; every index appears exactly once.
+        A sequence longer than the budget still gets a batch of its own.
+    """
+    if max_batch_tokens < 1 or max_batch_size < 1:
+        raise ConfigError("max_batch_tokens and max_batch_size must be at least 1")
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for index in order:
+        length = lengths[index]
+        if current and ((len(current) + 1) * longest > max_batch_tokens or len(current) >= max_batch_size):
+            batches.append(current)
+            current = []
+        if not current:
+            longest = length
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def pad_segments(segments: Sequence[Segment], pad_id: int, with_token_types: bool = True) -> EncodedBatch:
+    """Right-pad segments into an :class:`EncodedBatch` of shape (len(segments), longest)."""
+    longest = max(len(s.ids) for s in segments)
+    input_ids = np.full((len(segments), longest), pad_id, dtype=np.int64)
+    attention = np.zeros((len(segments), longest), dtype=np.int64)
+    types = np.zeros((len(segments), longest), dtype=np.int64) if with_token_types else None
+    for row, segment in enumerate(segments):
+        n = len(segment.ids)
+        input_ids[row, :n] = segment.ids
+        attention[row, :n] = 1
+        if types is not None:
+            types[row, :n] = segment.type_ids
+    return EncodedBatch(input_ids=input_ids, attention_mask=attention, token_type_ids=types)

@@ -1,0 +1,94 @@
+"""The exception tree of embedlab.
+
+Every error embedlab raises on purpose derives from :class:`EmbedlabError`, so callers can catch one
+type. Only the HTTP layer turns these into status codes and only the CLI turns them into exit codes.
+
+::
+
+    EmbedlabError
+    ├── ConfigError                 a setting or option has an invalid value
+    ├── ModelError
+    │   ├── ModelNotFoundError      no local path, cache entry, package or hub download matched
+    │   └── ModelLoadError          files were found but could not be read or are inconsistent
+    ├── InputError                  the texts (or a file of texts) the caller gave are unusable
+    │   ├── EmptyInputError         an empty list, or an empty / whitespace-only text
+    │   ├── InputTypeError          an item that is not a string
+    │   ├── InputTooLongError       a text over the token limit under the ``error`` policy
+    │   └── DataFileError           an input file that cannot be read or lacks the text field
+    ├── BackendError
+    │   ├── BackendUnavailableError an optional runtime or device is missing (names the pip extra)
+    │   ├── ExportError             exporting the model to ONNX failed
+    │   └── InferenceError          the runtime failed during a forward pass
+    └── OutputError                 an output file cannot be written
+"""
+
+from __future__ import annotations
+
+
+class EmbedlabError(Exception):
+    """Root of every error embedlab raises on purpose."""
+
+
+class ConfigError(EmbedlabError):
+    """A setting or option has an invalid value."""
+
+
+class ModelError(EmbedlabError):
+    """Something is wrong with the model the caller asked for."""
+
+
+class ModelNotFoundError(ModelError):
+    """The model name or path could not be resolved to local files."""
+
+
+class ModelLoadError(ModelError):
+    """Model files were found but could not be read or are inconsistent."""
+
+
+class InputError(EmbedlabError):
+    """The caller's texts are unusable."""
+
+
+class EmptyInputError(InputError):
+    """An empty list of texts, or an empty / whitespace-only text."""
+
+
+class InputTypeError(InputError):
+    """An input item that is not a string."""
+
+
+class InputTooLongError(InputError):
+    """A text longer than the token limit under the ``error`` long-input policy."""
+
+    def __init__(self, index: int, n_tokens: int, limit: int) -> None:
+        self.index = index
+        self.n_tokens = n_tokens
+        self.limit = limit
+        super().__init__(
+            f"input {index} has {n_tokens} tokens, over the limit of {limit} tokens "
+            "(use long_input='truncate' or 'chunk', or shorten the text)"
+        )
+
+
+class DataFileError(InputError):
+    """An input data file cannot be read, is empty, or lacks the requested field."""
+
+
+class BackendError(EmbedlabError):
+    """A runtime backend failed."""
+
+
+class BackendUnavailableError(BackendError):
+    """An optional runtime, or the requested device, is not available."""
+
+
+class ExportError(BackendError):
+    """Exporting the model to ONNX failed."""
+
+
+class InferenceError(BackendError):
+    """The runtime failed during a forward pass."""
+
+
+class OutputError(EmbedlabError):
+    """An output file cannot be written."""
