@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from embedlab.engine.tokenize import LongInputPolicy
+from embedlab.errors import ConfigError
 
 
 class EngineSettings(BaseSettings):
@@ -20,6 +25,9 @@ class EngineSettings(BaseSettings):
         max_batch_size: sequences per forward batch at most.
         long_input: policy for texts over the token limit: truncate, error or chunk.
         chunk_overlap: tokens shared by consecutive windows under the chunk policy.
+        max_tokens: default token limit per text, below the model's own (None: the model's limit).
+        dimensions: default output dimensions (Matryoshka truncation; None: the model's full dim).
+        prompt_name: default named prompt (None: the model's own default, if any).
     """
 
     model_config = SettingsConfigDict(env_prefix="EMBEDLAB_", extra="ignore")
@@ -32,3 +40,36 @@ class EngineSettings(BaseSettings):
     max_batch_size: int = Field(default=256, ge=1)
     long_input: LongInputPolicy = "truncate"
     chunk_overlap: int = Field(default=32, ge=0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    dimensions: int | None = Field(default=None, ge=1)
+    prompt_name: str | None = None
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a settings file (.json or .toml) into a dict of :class:`EngineSettings` fields.
+
+    This is the file ``embedlab plan`` writes and ``embedlab embed`` / ``embedlab serve`` accept as
+    ``--config FILE``. Unknown keys are an error naming them, so a typo never passes silently.
+
+    Raises:
+        ConfigError: unreadable file, unsupported format, or unknown keys.
+    """
+    file = Path(path)
+    try:
+        if file.suffix.lower() == ".toml":
+            import tomllib
+
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        elif file.suffix.lower() == ".json":
+            data = json.loads(file.read_text(encoding="utf-8"))
+        else:
+            raise ConfigError(f"{file}: settings files are .json or .toml")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read settings file {file}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: settings must be a JSON object / TOML table")
+    settings = data.get("settings", data)
+    unknown = sorted(set(settings) - set(EngineSettings.model_fields))
+    if unknown:
+        raise ConfigError(f"{file}: unknown settings {unknown}; known: {sorted(EngineSettings.model_fields)}")
+    return dict(settings)

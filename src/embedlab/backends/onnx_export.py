@@ -59,11 +59,13 @@ def export_onnx(spec: ModelSpec, target_dir: Path) -> Path:
     try:
         import torch
         from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
     except ImportError as exc:
         raise BackendUnavailableError(
             "exporting to ONNX needs PyTorch once (pip install torch); later runs reuse the cached graph"
         ) from exc
 
+    hf_logging.disable_progress_bar()
     model = AutoModel.from_pretrained(str(spec.path), attn_implementation="eager").eval()
     with_types = _uses_token_types(model)
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if with_types else [])

@@ -28,6 +28,7 @@ class TorchBackend:
         try:
             import torch
             from transformers import AutoModel
+            from transformers.utils import logging as hf_logging
         except ImportError as exc:  # pragma: no cover - torch is a core dependency
             raise BackendUnavailableError("the torch backend needs PyTorch: pip install torch") from exc
         if dtype not in _DTYPES:
@@ -38,6 +39,7 @@ class TorchBackend:
             raise BackendUnavailableError("float16 runs only on CUDA; on CPU use bfloat16 or float32")
         if device == "cpu":
             torch.set_num_threads(threads or available_cores())
+        hf_logging.disable_progress_bar()
         self._torch = torch
         self.name = "torch" if dtype == "float32" else f"torch-{'bf16' if dtype == 'bfloat16' else 'fp16'}"
         self.device = device

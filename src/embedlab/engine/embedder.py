@@ -18,6 +18,8 @@ from embedlab.backends.base import Backend
 from embedlab.engine.batching import pad_segments, plan_batches
 from embedlab.engine.tokenize import (
     LongInputPolicy,
+    Segment,
+    TokenizedTexts,
     count_tokens,
     find_pad_id,
     tokenize_texts,
@@ -29,6 +31,16 @@ from embedlab.models.spec import ModelSpec
 from embedlab.settings import EngineSettings
 
 FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    """One forward batch: pooled vectors (batch, hidden), padded tokens computed, seconds in model / pooling."""
+
+    pooled: FloatArray
+    padded_tokens: int
+    model_seconds: float
+    pool_seconds: float
 
 
 @dataclass
@@ -144,13 +156,10 @@ class Embedder:
             ConfigError: bad options.
         """
         started = time.perf_counter()
-        items = validate_texts(texts)
-        limit = self._check_limits(max_tokens, dimensions)
-        policy = long_input or self.settings.long_input
-        prefix = self.resolve_prompt(prompt, prompt_name)
-        if prefix:
-            items = [prefix + text for text in items]
-        tokenized = tokenize_texts(self.tokenizer, items, limit, policy, self.settings.chunk_overlap)
+        tokenized = self.prepare(
+            texts, prompt=prompt, prompt_name=prompt_name, long_input=long_input, max_tokens=max_tokens
+        )
+        self._check_limits(None, dimensions)
         t_tokenized = time.perf_counter()
 
         segments = tokenized.segments
@@ -162,24 +171,17 @@ class Embedder:
         padded = 0
         done_texts = 0
         for batch_indices in batches:
-            batch = pad_segments([segments[i] for i in batch_indices], self._pad_id)
-            t0 = time.perf_counter()
-            hidden = self.backend.forward(batch)
-            t1 = time.perf_counter()
-            pooled[batch_indices] = pool(hidden, batch.attention_mask, self.spec.pooling)
-            pool_seconds += time.perf_counter() - t1
-            model_seconds += t1 - t0
-            padded += batch.input_ids.size
+            out = self.encode_segments([segments[i] for i in batch_indices])
+            pooled[batch_indices] = out.pooled
+            model_seconds += out.model_seconds
+            pool_seconds += out.pool_seconds
+            padded += out.padded_tokens
             if progress is not None:
                 done_texts += len({segments[i].text_index for i in batch_indices})
                 progress(done_texts)
 
         t2 = time.perf_counter()
-        vectors = self._combine(pooled, segments, len(items))
-        if dimensions is not None:
-            vectors = np.ascontiguousarray(vectors[:, : int(dimensions)])
-        if self.spec.normalize if normalize is None else normalize:
-            vectors = l2_normalize(vectors)
+        vectors = self.finish(pooled, segments, len(tokenized.tokens), dimensions=dimensions, normalize=normalize)
         pool_seconds += time.perf_counter() - t2
         return EmbeddingResult(
             vectors=vectors,
@@ -191,10 +193,72 @@ class Embedder:
             timings={"tokenize": t_tokenized - started, "model": model_seconds, "pool": pool_seconds},
         )
 
+    # -- the three stages, public so the server's dynamic batcher can interleave requests --------------
+
+    def prepare(
+        self,
+        texts: Sequence[str],
+        *,
+        prompt: str | None = None,
+        prompt_name: str | None = None,
+        long_input: LongInputPolicy | None = None,
+        max_tokens: int | None = None,
+    ) -> TokenizedTexts:
+        """Stage 1 (pre): validate ``texts``, add the prompt, tokenise under the long-input policy."""
+        items = validate_texts(texts)
+        limit = self._check_limits(max_tokens if max_tokens is not None else self.settings.max_tokens, None)
+        if prompt is None and prompt_name is None:
+            prompt_name = self.settings.prompt_name
+        prefix = self.resolve_prompt(prompt, prompt_name)
+        if prefix:
+            items = [prefix + text for text in items]
+        policy = long_input or self.settings.long_input
+        return tokenize_texts(self.tokenizer, items, limit, policy, self.settings.chunk_overlap)
+
+    def encode_segments(self, segments: Sequence[Segment]) -> BatchOutput:
+        """Stage 2 (core): pad ``segments`` into ONE batch, run the backend, pool.
+
+        Returns pooled, un-normalised vectors (len(segments), hidden) in the order given.
+        """
+        batch = pad_segments(segments, self._pad_id)
+        t0 = time.perf_counter()
+        hidden = self.backend.forward(batch)
+        t1 = time.perf_counter()
+        pooled = pool(hidden, batch.attention_mask, self.spec.pooling)
+        return BatchOutput(pooled, int(batch.input_ids.size), t1 - t0, time.perf_counter() - t1)
+
+    def finish(
+        self,
+        pooled: FloatArray,
+        segments: Sequence[Segment],
+        n_texts: int,
+        *,
+        dimensions: int | None = None,
+        normalize: bool | None = None,
+    ) -> FloatArray:
+        """Stage 3 (post): combine chunk windows per text, truncate to ``dimensions``, normalise.
+
+        Args:
+            pooled: (len(segments), hidden) pooled vectors, row i for ``segments[i]``.
+            segments: the segments, whose ``text_index`` runs over 0..n_texts-1.
+            n_texts: number of texts.
+        Returns:
+            (n_texts, dimensions or dim) float32.
+        """
+        if dimensions is None:
+            dimensions = self.settings.dimensions
+        self._check_limits(None, dimensions)
+        vectors = self._combine(pooled, segments, n_texts)
+        if dimensions is not None:
+            vectors = np.ascontiguousarray(vectors[:, : int(dimensions)])
+        if self.spec.normalize if normalize is None else normalize:
+            vectors = l2_normalize(vectors)
+        return vectors
+
     @staticmethod
-    def _combine(pooled: FloatArray, segments: Sequence[Any], n_texts: int) -> FloatArray:
+    def _combine(pooled: FloatArray, segments: Sequence[Segment], n_texts: int) -> FloatArray:
         """Per text, the token-weighted mean of its segments' pooled vectors: (n_texts, hidden)."""
-        if len(segments) == n_texts:  # one segment per text, already in text order
+        if len(segments) == n_texts and all(s.text_index == i for i, s in enumerate(segments)):
             return pooled
         out = np.zeros((n_texts, pooled.shape[1]), dtype=np.float64)
         weights = np.zeros(n_texts, dtype=np.float64)

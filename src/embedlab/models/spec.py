@@ -17,7 +17,14 @@ from embedlab.errors import ModelLoadError
 from embedlab.models.resolve import ResolvedModel
 
 PoolingMode = Literal["mean", "cls", "max", "mean_sqrt_len", "weighted_mean", "last_token"]
-POOLING_MODES: tuple[PoolingMode, ...] = ("mean", "cls", "max", "mean_sqrt_len", "weighted_mean", "last_token")
+POOLING_MODES: tuple[PoolingMode, ...] = (
+    "mean",
+    "cls",
+    "max",
+    "mean_sqrt_len",
+    "weighted_mean",
+    "last_token",
+)
 
 _ST_POOLING_KEYS: dict[str, PoolingMode] = {
     "pooling_mode_mean_tokens": "mean",
@@ -115,7 +122,7 @@ def _pooling_from_config(config: dict[str, Any], where: Path) -> tuple[PoolingMo
         named = {"mean_tokens": "mean", "cls_token": "cls", "max_tokens": "max"}.get(named, named)
         if named not in POOLING_MODES:
             raise ModelLoadError(f"{where}: unknown pooling_mode {config['pooling_mode']!r}")
-        return named, bool(config.get("include_prompt", True))  # type: ignore[return-value]
+        return named, bool(config.get("include_prompt", True))
     chosen = [mode for key, mode in _ST_POOLING_KEYS.items() if config.get(key)]
     if len(chosen) != 1:
         raise ModelLoadError(

@@ -1,0 +1,84 @@
+"""``embedlab embed``: embed a file of texts into a file of vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, settings_from
+
+
+def embed(
+    input: Annotated[
+        Path, typer.Option("--input", "-i", help="Texts: .txt (a line each), .jsonl, .csv, .tsv, .parquet")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Vectors: .npy, .parquet (id + vector) or .jsonl")],
+    model: ModelOpt = None,
+    backend: BackendOpt = None,
+    device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
+    text_field: Annotated[str | None, typer.Option(help="Field holding the text (jsonl/csv/parquet)")] = None,
+    id_field: Annotated[str | None, typer.Option(help="Field holding an id (default: 'id' if present)")] = None,
+    skip_empty: Annotated[bool, typer.Option(help="Leave out empty texts (counted) instead of failing")] = False,
+    long_input: Annotated[
+        str | None, typer.Option(help="Texts over the limit: truncate (default), error, chunk")
+    ] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Token limit below the model's own")] = None,
+    prompt: Annotated[str | None, typer.Option(help="Text prepended to every input")] = None,
+    prompt_name: Annotated[str | None, typer.Option(help="One of the model's own prompts, e.g. query")] = None,
+    dimensions: Annotated[int | None, typer.Option(help="Keep the first N dimensions (Matryoshka)")] = None,
+    normalize: Annotated[bool | None, typer.Option("--normalize/--no-normalize", help="Default: the model's")] = None,
+    max_batch_tokens: Annotated[int | None, typer.Option(help="Padded tokens per forward batch")] = None,
+    config: ConfigOpt = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+) -> None:
+    """Embed every text of INPUT and write the vectors to OUTPUT, with a progress bar and a summary."""
+    import embedlab
+    from embedlab.embed_job import run_embed_job
+    from embedlab.io.readers import read_texts
+    from embedlab.io.writers import check_output_path
+
+    console = Console(stderr=True)
+    table = read_texts(input, text_field=text_field, id_field=id_field, skip_empty=skip_empty)
+    check_output_path(output, overwrite)
+    settings = settings_from(
+        config,
+        model=model,
+        backend=backend,
+        device=device,
+        threads=threads,
+        max_batch_tokens=max_batch_tokens,
+        long_input=long_input,
+        max_tokens=max_tokens,
+        prompt_name=prompt_name,
+        dimensions=dimensions,
+    )
+    embedder = embedlab.load(settings=settings)
+    with Progress(
+        TextColumn("embedding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("embed", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = run_embed_job(
+            embedder, table, output, overwrite=overwrite, on_progress=on_progress, prompt=prompt, normalize=normalize
+        )
+    console.print(report.summary(), highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``embed`` command to ``app``."""
+    app.command("embed")(embed)

@@ -1,0 +1,103 @@
+"""The batch job behind ``embedlab embed``: read a file, embed it block by block, write vectors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from embedlab.engine.embedder import Embedder
+from embedlab.io.readers import TextTable
+from embedlab.io.writers import VectorWriter
+
+
+@dataclass
+class EmbedJobReport:
+    """What an embed job did.
+
+    Attributes:
+        texts: texts embedded.
+        skipped: empty rows left out (only with skip_empty).
+        tokens: tokens embedded (special tokens included).
+        truncated: texts that lost tokens to truncation.
+        padded_tokens: tokens computed on, padding included.
+        seconds: wall time of reading, embedding and writing.
+        output: the file written.
+    """
+
+    texts: int
+    skipped: int
+    tokens: int
+    truncated: int
+    padded_tokens: int
+    seconds: float
+    output: Path
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Real tokens embedded per second of wall time."""
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        """One line for people: texts, tokens, truncated, seconds, tokens/s."""
+        skipped = f", {self.skipped} empty skipped" if self.skipped else ""
+        return (
+            f"embedded {self.texts} texts ({self.tokens} tokens, {self.truncated} truncated{skipped}) "
+            f"in {self.seconds:.2f} s: {self.tokens_per_second:,.0f} tokens/s -> {self.output}"
+        )
+
+
+def run_embed_job(
+    embedder: Embedder,
+    table: TextTable,
+    output_path: str | Path,
+    *,
+    overwrite: bool = False,
+    block_size: int = 4096,
+    on_progress: Callable[[int, int], None] | None = None,
+    **embed_options: Any,
+) -> EmbedJobReport:
+    """Embed every text of ``input_path`` into ``output_path``.
+
+    Args:
+        embedder: the loaded model.
+        table: the texts and ids (see :func:`embedlab.io.readers.read_texts`).
+        output_path: .npy (vectors only, file order), .parquet or .jsonl (id + vector).
+        block_size: texts per embedding call; bounds memory besides the texts themselves.
+        on_progress: called with (texts done, total texts) after each batch.
+        **embed_options: passed to :meth:`Embedder.embed_with_report` (prompt, long_input, dimensions...).
+    """
+    started = time.perf_counter()
+    dim = int(embed_options.get("dimensions") or embedder.settings.dimensions or embedder.dim)
+    # Validate options on a tiny call before creating the output file.
+    embedder.embed_with_report(table.texts[:1], **embed_options)
+    writer = VectorWriter(output_path, n_rows=len(table.texts), dim=dim, overwrite=overwrite)
+    tokens = truncated = padded = 0
+    try:
+        for start in range(0, len(table.texts), block_size):
+            block = table.texts[start : start + block_size]
+
+            def progress(done: int, offset: int = start) -> None:
+                if on_progress is not None:
+                    on_progress(offset + done, len(table.texts))
+
+            result = embedder.embed_with_report(block, progress=progress, **embed_options)
+            writer.write(table.ids[start : start + block_size], result.vectors)
+            tokens += result.total_tokens
+            truncated += result.n_truncated
+            padded += result.padded_tokens
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return EmbedJobReport(
+        texts=len(table.texts),
+        skipped=table.skipped,
+        tokens=tokens,
+        truncated=truncated,
+        padded_tokens=padded,
+        seconds=time.perf_counter() - started,
+        output=Path(output_path),
+    )

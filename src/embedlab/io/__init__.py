@@ -1,0 +1,1 @@
+"""Reading texts from files and writing vectors to files."""

@@ -1,0 +1,119 @@
+"""Write vectors (with ids) to .npy, .parquet or .jsonl, block by block, atomically.
+
+A writer writes to a temporary file beside the target and renames it into place on ``close()``,
+so an interrupted run never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from embedlab.errors import OutputError
+
+SUPPORTED_OUTPUTS = (".npy", ".parquet", ".jsonl")
+
+
+def check_output_path(path: str | Path, overwrite: bool = False) -> Path:
+    """Fail early, before any work, if ``path`` cannot take the output.
+
+    Raises:
+        OutputError: unsupported suffix, existing file without ``overwrite``, or missing directory.
+    """
+    file = Path(path)
+    if file.suffix.lower() not in SUPPORTED_OUTPUTS:
+        raise OutputError(f"{file}: unsupported output type {file.suffix or '(none)'}; use {SUPPORTED_OUTPUTS}")
+    if file.exists() and not overwrite:
+        raise OutputError(f"{file} already exists; pass --overwrite to replace it")
+    if not file.parent.is_dir():
+        raise OutputError(f"{file.parent} is not a directory")
+    return file
+
+
+class VectorWriter:
+    """Streams (ids, vectors) blocks to one output file.
+
+    Args:
+        path: target file; its suffix picks the format.
+        n_rows: total rows that will be written (the .npy header needs it up front).
+        dim: floats per vector.
+        overwrite: replace an existing file; otherwise an existing file is an error.
+    """
+
+    def __init__(self, path: str | Path, n_rows: int, dim: int, overwrite: bool = False):
+        self.path = Path(path)
+        self.format = self.path.suffix.lower()
+        if self.format not in SUPPORTED_OUTPUTS:
+            raise OutputError(
+                f"{self.path}: unsupported output type {self.format or '(none)'}; use {SUPPORTED_OUTPUTS}"
+            )
+        if self.path.exists() and not overwrite:
+            raise OutputError(f"{self.path} already exists; pass --overwrite to replace it")
+        if not self.path.parent.is_dir():
+            raise OutputError(f"{self.path.parent} is not a directory")
+        self.dim = dim
+        self.n_rows = n_rows
+        self._row = 0
+        self._tmp = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
+        self._handle: Any = None
+        try:
+            if self.format == ".npy":
+                self._handle = np.lib.format.open_memmap(self._tmp, mode="w+", dtype=np.float32, shape=(n_rows, dim))
+            elif self.format == ".jsonl":
+                self._handle = self._tmp.open("w", encoding="utf-8")
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                self._schema = pa.schema([("id", pa.string()), ("vector", pa.list_(pa.float32(), dim))])
+                self._handle = pq.ParquetWriter(self._tmp, self._schema)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+
+    def write(self, ids: list[str], vectors: npt.NDArray[np.float32]) -> None:
+        """Append a block: ``ids`` (n,) and ``vectors`` (n, dim) float32."""
+        n = len(ids)
+        if vectors.shape != (n, self.dim):
+            raise OutputError(f"block shape {vectors.shape} does not match ({n}, {self.dim})")
+        try:
+            if self.format == ".npy":
+                self._handle[self._row : self._row + n] = vectors
+            elif self.format == ".jsonl":
+                for row_id, vector in zip(ids, vectors.tolist(), strict=True):
+                    self._handle.write(json.dumps({"id": row_id, "embedding": vector}) + "\n")
+            else:
+                import pyarrow as pa
+
+                flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+                column = pa.FixedSizeListArray.from_arrays(flat, self.dim)
+                self._handle.write_table(
+                    pa.Table.from_arrays([pa.array(ids, pa.string()), column], schema=self._schema)
+                )
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._row += n
+
+    def close(self) -> None:
+        """Finish the file and move it into place. Raises if fewer rows were written than promised."""
+        if self.format == ".npy":
+            self._handle.flush()
+            del self._handle
+        else:
+            self._handle.close()
+        if self._row != self.n_rows:
+            self._tmp.unlink(missing_ok=True)
+            raise OutputError(f"{self.path}: wrote {self._row} rows, expected {self.n_rows}")
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop the partial file (after an error or Ctrl-C)."""
+        try:
+            if self.format != ".npy" and self._handle is not None:
+                self._handle.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)
