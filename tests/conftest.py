@@ -1,0 +1,66 @@
+"""Shared fixtures: tiny random-weight BERT models (fast) and the real default model (slow, loaded once)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tinymodel import build_tiny_bert
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep exported graphs and caches of the test run out of the user's cache directory."""
+    import os
+
+    old = os.environ.get("EMBEDLAB_CACHE_DIR")
+    os.environ["EMBEDLAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("embedlab-cache"))
+    yield
+    if old is None:
+        os.environ.pop("EMBEDLAB_CACHE_DIR", None)
+    else:
+        os.environ["EMBEDLAB_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def make_tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Factory: ``make_tiny_bert(**options)`` builds (once per distinct options) a tiny model dir."""
+    built: dict[str, Path] = {}
+
+    def make(**options: Any) -> Path:
+        key = repr(sorted(options.items()))
+        if key not in built:
+            built[key] = build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), **options)
+        return built[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(make_tiny_bert: Callable[..., Path]) -> Path:
+    """A tiny BERT (hidden 32, 2 layers, mean pooling, normalised, max_seq_length 64)."""
+    return make_tiny_bert()
+
+
+@pytest.fixture(scope="session")
+def default_model() -> Any:
+    """The real packaged all-MiniLM-L6-v2 on the torch backend, loaded once per test session."""
+    import embedlab
+
+    return embedlab.load()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, or skip with a reason when this checkout has none."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"reference data not found at {SHARED_DATA}")
+    return SHARED_DATA
