@@ -79,10 +79,10 @@ def load(
 
 
 __all__ = [
-    "DEFAULT_MODEL",
     "BackendError",
     "BackendUnavailableError",
     "ConfigError",
+    "DEFAULT_MODEL",
     "DataFileError",
     "Embedder",
     "EmbeddingResult",

@@ -24,7 +24,7 @@ class EngineSettings(BaseSettings):
         max_batch_tokens: padded tokens per forward batch (batch size × longest sequence).
         max_batch_size: sequences per forward batch at most.
         long_input: policy for texts over the token limit: truncate, error or chunk.
-        chunk_overlap: tokens shared by consecutive windows under the chunk policy.
+        chunk_overlap: tokens shared by consecutive windows under the chunk policy (capped at half a window).
         max_tokens: default token limit per text, below the model's own (None: the model's limit).
         dimensions: default output dimensions (Matryoshka truncation; None: the model's full dim).
         prompt_name: default named prompt (None: the model's own default, if any).

@@ -12,6 +12,7 @@ model or recipe never reuses a stale graph.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -26,7 +27,7 @@ from embedlab.models.resolve import model_fingerprint
 from embedlab.models.spec import ModelSpec
 from embedlab.paths import cache_root
 
-EXPORT_RECIPE = "2"  # bump when the export code changes what the graph computes
+EXPORT_RECIPE = "3"  # bump when the export code changes what the graph computes
 OPSET = 17
 GRAPH_FILE = "model.onnx"
 
@@ -45,7 +46,7 @@ def export_dir(spec: ModelSpec, root: Path | None = None) -> Path:
 
 def _uses_token_types(model: Any) -> bool:
     config = model.config
-    accepts = "token_type_ids" in model.forward.__code__.co_varnames
+    accepts = "token_type_ids" in inspect.signature(model.forward).parameters
     return bool(accepts and int(getattr(config, "type_vocab_size", 0) or 0) > 0)
 
 

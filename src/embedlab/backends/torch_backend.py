@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,7 @@ class TorchBackend:
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"cannot load the transformer from {spec.path}: {exc}") from exc
         self.model: Any = model.eval().to(device)
-        self._accepts_token_types = "token_type_ids" in self.model.forward.__code__.co_varnames
+        self._accepts_token_types = "token_type_ids" in inspect.signature(self.model.forward).parameters
 
     def forward(self, batch: EncodedBatch) -> FloatArray:
         """Token vectors (batch, seq_len, hidden) float32 for a padded batch."""

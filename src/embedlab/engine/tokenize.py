@@ -144,7 +144,7 @@ def tokenize_texts(
         texts: the texts.
         max_tokens: the per-sequence limit, special tokens included.
         policy: what to do with longer texts (see the module docstring).
-        overlap: tokens shared by consecutive chunk windows (``chunk`` only).
+        overlap: tokens shared by consecutive chunk windows (``chunk`` only), capped at half a window.
 
     Raises:
         InputTooLongError: under ``error``, for the first text over the limit.
@@ -156,8 +156,9 @@ def tokenize_texts(
     window = max_tokens - n_special
     if window < 1:
         raise ConfigError(f"max_tokens={max_tokens} leaves no room beside {n_special} special tokens")
-    if policy == "chunk" and not 0 <= overlap < window:
-        raise ConfigError(f"chunk overlap {overlap} must be between 0 and {window - 1} for max_tokens={max_tokens}")
+    if overlap < 0:
+        raise ConfigError(f"chunk overlap must be ≥ 0, got {overlap}")
+    overlap = min(overlap, window // 2)  # documented cap: windows always advance by at least half a window
 
     encodings = tokenizer.encode_batch(list(texts), add_special_tokens=True)
     segments: list[Segment] = []

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import embedlab
+from embedlab.engine.embedder import Embedder
+from embedlab.errors import ConfigError, InputTooLongError
+
+
+def words(n: int, seed: int = 0) -> str:
+    rng = random.Random(seed)
+    return " ".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(n))
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_bert_dir: Path) -> Embedder:
+    return embedlab.load(str(tiny_bert_dir), max_batch_tokens=64, max_batch_size=4, chunk_overlap=2)
+
+
+def test_shape_dtype_and_unit_norm(tiny: Embedder) -> None:
+    vectors = tiny.embed(["the cat sat", "a dog"])
+    assert vectors.shape == (2, 32) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
+
+
+def test_order_restored_whatever_the_batching(tiny: Embedder) -> None:
+    texts = [words(random.Random(i).randint(1, 60), seed=i) for i in range(40)]
+    together = tiny.embed(texts)
+    one_by_one = np.stack([tiny.embed([t])[0] for t in texts])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+    shuffled = list(range(40))
+    random.Random(7).shuffle(shuffled)
+    np.testing.assert_allclose(tiny.embed([texts[i] for i in shuffled]), together[shuffled], atol=1e-5)
+
+
+def test_report_counts_tokens_truncation_and_padding(tiny: Embedder) -> None:
+    result = tiny.embed_with_report([words(3), words(100)])
+    assert result.tokens == [5, 64]
+    assert result.input_tokens == [5, 102]
+    assert result.truncated == [False, True] and result.n_truncated == 1
+    assert result.padded_tokens >= result.total_tokens
+    assert set(result.timings) == {"tokenize", "model", "pool"}
+
+
+def test_error_policy_raises_with_index(tiny: Embedder) -> None:
+    with pytest.raises(InputTooLongError, match="input 1 has 102 tokens"):
+        tiny.embed([words(3), words(100)], long_input="error")
+
+
+def test_chunk_vector_is_token_weighted_mean_of_windows(tiny_bert_dir: Path) -> None:
+    model = embedlab.load(str(tiny_bert_dir), chunk_overlap=0)
+    text = words(20, seed=3)
+    pieces = text.split()
+    chunked = model.embed([text], long_input="chunk", max_tokens=10, normalize=False)[0]
+    # windows of 8 content tokens, no overlap: 8 + 8 + 4 one-letter tokens
+    parts = [" ".join(pieces[0:8]), " ".join(pieces[8:16]), " ".join(pieces[16:20])]
+    windows = model.embed(parts, normalize=False, max_tokens=10)
+    expected = (8 * windows[0] + 8 * windows[1] + 4 * windows[2]) / 20
+    np.testing.assert_allclose(chunked, expected, atol=1e-5)
+    normalised = model.embed([text], long_input="chunk", max_tokens=10)[0]
+    np.testing.assert_allclose(normalised, expected / np.linalg.norm(expected), atol=1e-5)
+
+
+def test_lowered_max_tokens_truncates_earlier(tiny: Embedder) -> None:
+    result = tiny.embed_with_report([words(30)], max_tokens=12)
+    assert result.tokens == [12] and result.truncated == [True]
+    with pytest.raises(ConfigError, match="max_tokens"):
+        tiny.embed(["a"], max_tokens=65)
+
+
+def test_dimensions_truncate_then_renormalise(tiny: Embedder) -> None:
+    full = tiny.embed(["the cat sat on the mat"], normalize=False)[0]
+    cut = tiny.embed(["the cat sat on the mat"], dimensions=8)[0]
+    assert cut.shape == (8,)
+    np.testing.assert_allclose(cut, full[:8] / np.linalg.norm(full[:8]), atol=1e-6)
+    for bad in (0, 33, -1):
+        with pytest.raises(ConfigError, match="dimensions"):
+            tiny.embed(["a"], dimensions=bad)
+
+
+def test_prompts_by_name_text_and_default(make_tiny_bert: Callable[..., Path]) -> None:
+    path = make_tiny_bert(prompts={"query": "query: ", "passage": "passage: "}, default_prompt_name="query")
+    model = embedlab.load(str(path))
+    plain = embedlab.load(str(path), prompt_name="passage")
+    assert np.allclose(model.embed(["cat"]), model.embed(["cat"], prompt="query: "))
+    assert np.allclose(model.embed(["cat"], prompt_name="passage"), model.embed(["cat"], prompt="passage: "))
+    assert np.allclose(plain.embed(["cat"]), model.embed(["cat"], prompt_name="passage"))
+    assert not np.allclose(model.embed(["cat"], prompt=""), model.embed(["cat"]))
+    with pytest.raises(ConfigError, match="no prompt named 'doc'.*passage, query"):
+        model.embed(["cat"], prompt_name="doc")
+    with pytest.raises(ConfigError, match="either prompt or prompt_name"):
+        model.embed(["cat"], prompt="x", prompt_name="query")
+
+
+def test_normalize_override_for_a_model_that_does_not_normalise(make_tiny_bert: Callable[..., Path]) -> None:
+    model = embedlab.load(str(make_tiny_bert(normalize=False)))
+    raw = model.embed(["the cat"])
+    assert abs(float(np.linalg.norm(raw)) - 1.0) > 1e-3
+    np.testing.assert_allclose(np.linalg.norm(model.embed(["the cat"], normalize=True)), 1.0, atol=1e-6)
+
+
+def test_count_tokens(tiny: Embedder) -> None:
+    np.testing.assert_array_equal(tiny.count_tokens([words(3), words(100)]), [5, 102])
+
+
+def test_invalid_settings_are_config_errors(tiny_bert_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="max_batch_tokens"):
+        embedlab.load(str(tiny_bert_dir), max_batch_tokens=0)
+    with pytest.raises(ConfigError, match="unknown backend"):
+        embedlab.load(str(tiny_bert_dir), backend="tensorflow")
