@@ -14,12 +14,18 @@ type. Only the HTTP layer turns these into status codes and only the CLI turns t
     │   ├── EmptyInputError         an empty list, or an empty / whitespace-only text
     │   ├── InputTypeError          an item that is not a string
     │   ├── InputTooLongError       a text over the token limit under the ``error`` policy
-    │   └── DataFileError           an input file that cannot be read or lacks the text field
+    │   ├── DataFileError           an input file that cannot be read or lacks the text field
+    │   ├── RequestTooLargeError    a request over a size limit (body bytes, texts per request)
+    │   └── UnknownModelError       a request names a model the server does not serve
     ├── BackendError
     │   ├── BackendUnavailableError an optional runtime or device is missing (names the pip extra)
     │   ├── ExportError             exporting the model to ONNX failed
     │   └── InferenceError          the runtime failed during a forward pass
-    └── OutputError                 an output file cannot be written
+    ├── OutputError                 an output file cannot be written
+    ├── AuthenticationError         a request without the right API key
+    └── ServiceError                the serving engine cannot take or finish a request now
+        ├── OverloadedError         admission refused: too many requests or a full queue (retry later)
+        └── WorkerUnavailableError  the inference worker is starting, stuck or dead, or a request timed out
 """
 
 from __future__ import annotations
@@ -92,3 +98,35 @@ class InferenceError(BackendError):
 
 class OutputError(EmbedlabError):
     """An output file cannot be written."""
+
+
+class RequestTooLargeError(InputError):
+    """A request over a size limit: body bytes, texts per request."""
+
+
+class UnknownModelError(InputError):
+    """A request names a model the server does not serve."""
+
+
+class AuthenticationError(EmbedlabError):
+    """A request without the right API key."""
+
+
+class ServiceError(EmbedlabError):
+    """The serving engine cannot take or finish a request now.
+
+    Attributes:
+        retry_after: seconds after which a retry may succeed (for a ``Retry-After`` header).
+    """
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class OverloadedError(ServiceError):
+    """Admission refused: too many concurrent requests, or the queue is full. Retry later."""
+
+
+class WorkerUnavailableError(ServiceError):
+    """The inference worker is starting, stuck or dead, or a request was not done within its timeout."""

@@ -1,0 +1,315 @@
+"""The dynamic batcher on a real tiny model, through a backend wrapper that can hold, fail or hang."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import embedlab
+from embedlab.engine.batcher import BatcherSettings, DynamicBatcher, EmbedOptions
+from embedlab.engine.cache import MemoryLRUCache
+from embedlab.engine.embedder import Embedder
+from embedlab.errors import (
+    ConfigError,
+    EmptyInputError,
+    InferenceError,
+    InputTooLongError,
+    OverloadedError,
+    WorkerUnavailableError,
+)
+from faultybackend import FaultyBackend
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_bert_dir: Path) -> Embedder:
+    return embedlab.load(str(tiny_bert_dir), backend="torch", threads=1)
+
+
+@pytest.fixture
+def backend(tiny: Embedder) -> Iterator[FaultyBackend]:
+    faulty = FaultyBackend(tiny.backend)
+    yield faulty
+    faulty.release()
+
+
+class Recorder:
+    """A BatcherObserver that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, bool]] = []
+        self.cache: list[tuple[int, int, int]] = []
+        self.dropped = 0
+        self.restarts: list[str] = []
+
+    def on_batch(self, segments: int, real_tokens: int, padded_tokens: int, seconds: float, ok: bool) -> None:
+        assert padded_tokens >= real_tokens or not ok
+        self.batches.append((segments, ok))
+
+    def on_cache(self, hits: int, misses: int, joined: int) -> None:
+        self.cache.append((hits, misses, joined))
+
+    def on_dropped(self, segments: int) -> None:
+        self.dropped += segments
+
+    def on_restart(self, reason: str) -> None:
+        self.restarts.append(reason)
+
+
+def run_with(
+    tiny: Embedder,
+    backend: FaultyBackend,
+    body: Callable[[DynamicBatcher], Coroutine[Any, Any, None]],
+    cache_entries: int = 0,
+    observer: Recorder | None = None,
+    **limits: Any,
+) -> None:
+    """Start a batcher over ``backend``, warm it up, run ``body``, stop it."""
+    embedder = Embedder(tiny.spec, backend, tiny.tokenizer, tiny.settings)
+    cache = MemoryLRUCache(cache_entries) if cache_entries else None
+    batcher = DynamicBatcher(embedder, BatcherSettings(**limits), cache=cache, observer=observer)
+    batcher.start()
+
+    async def main() -> None:
+        await batcher.warm_up()
+        await body(batcher)
+
+    try:
+        asyncio.run(main())
+    finally:
+        backend.release()
+        batcher.stop()
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.005)
+
+
+def words(n: int, letter: str = "a") -> str:
+    return " ".join([letter] * n)
+
+
+def ids_of(tiny: Embedder, text: str) -> list[int]:
+    return list(tiny.tokenizer.encode(text).ids)
+
+
+def test_concurrent_requests_get_the_offline_vectors(tiny: Embedder, backend: FaultyBackend) -> None:
+    requests = [[f"{chr(97 + i % 26)} cat sat on the mat {'b ' * (i % 9)}"] * (1 + i % 3) for i in range(40)]
+
+    async def body(batcher: DynamicBatcher) -> None:
+        outcomes = await asyncio.gather(*(batcher.embed(texts) for texts in requests))
+        for texts, outcome in zip(requests, outcomes, strict=True):
+            report = tiny.embed_with_report(texts)
+            np.testing.assert_allclose(outcome.vectors, report.vectors, atol=1e-5)
+            assert outcome.tokens == report.tokens
+            assert set(outcome.timings) == {"tokenize", "queue", "inference", "total"}
+
+    run_with(tiny, backend, body)
+
+
+def test_texts_of_concurrent_requests_share_one_batch(tiny: Embedder, backend: FaultyBackend) -> None:
+    async def body(batcher: DynamicBatcher) -> None:
+        backend.hold()
+        calls = backend.calls
+        blocker = asyncio.ensure_future(batcher.embed(["the dog"]))
+        assert await asyncio.to_thread(backend.wait_for_calls, calls + 1)
+        singles = [asyncio.ensure_future(batcher.embed([f"{c} {c}"])) for c in "bcdefghijk"]
+        await until(lambda: batcher.queue_segments == 10)
+        backend.release()
+        await asyncio.gather(blocker, *singles)
+        assert [len(batch) for batch in backend.batches[calls:]] == [1, 10]
+
+    run_with(tiny, backend, body)
+
+
+def test_batches_group_texts_of_similar_length(tiny: Embedder, backend: FaultyBackend) -> None:
+    async def body(batcher: DynamicBatcher) -> None:
+        backend.hold()
+        calls = backend.calls
+        blocker = asyncio.ensure_future(batcher.embed(["the dog"]))
+        assert await asyncio.to_thread(backend.wait_for_calls, calls + 1)
+        texts = [words(2, c) if i % 2 == 0 else words(30, c) for i, c in enumerate("bcdefghijklm")]
+        tasks = [asyncio.ensure_future(batcher.embed([t])) for t in texts]
+        await until(lambda: batcher.queue_segments == len(texts))
+        backend.release()
+        await asyncio.gather(blocker, *tasks)
+        later = backend.batches[calls + 1 :]
+        assert sum(len(b) for b in later) == len(texts)
+        for batch in later:
+            assert len({len(seq) for seq in batch}) == 1  # short and long never padded together
+            assert len(batch) * max(len(seq) for seq in batch) <= 100
+
+    run_with(tiny, backend, body, max_batch_tokens=100)
+
+
+def test_a_text_in_flight_twice_is_computed_once(tiny: Embedder, backend: FaultyBackend) -> None:
+    async def body(batcher: DynamicBatcher) -> None:
+        backend.hold()
+        calls = backend.calls
+        blocker = asyncio.ensure_future(batcher.embed(["the dog"]))
+        assert await asyncio.to_thread(backend.wait_for_calls, calls + 1)
+        one = asyncio.ensure_future(batcher.embed(["cat sat", "mat"]))
+        two = asyncio.ensure_future(batcher.embed(["cat sat"]))
+        await until(lambda: batcher.queue_segments == 2)
+        backend.release()
+        _, first, second = await asyncio.gather(blocker, one, two)
+        np.testing.assert_array_equal(first.vectors[0], second.vectors[0])
+        seen = [seq for batch in backend.batches[calls:] for seq in batch]
+        assert seen.count(ids_of(tiny, "cat sat")) == 1
+
+    observer = Recorder()
+    run_with(tiny, backend, body, observer=observer)
+    assert (0, 0, 1) in observer.cache  # the second request joined the first one's text
+
+
+def test_cache_answers_repeats_without_the_model(tiny: Embedder, backend: FaultyBackend) -> None:
+    async def body(batcher: DynamicBatcher) -> None:
+        first = await batcher.embed(["the cat", "a dog"])
+        calls = backend.calls
+        again = await batcher.embed(["a dog", "the cat"])
+        short = await batcher.embed(["the cat"], EmbedOptions(dimensions=8))
+        assert backend.calls == calls
+        assert again.cache_hits == 2 and short.cache_hits == 1
+        np.testing.assert_array_equal(again.vectors, first.vectors[::-1])
+        assert again.tokens == first.tokens[::-1]
+        np.testing.assert_allclose(short.vectors, tiny.embed(["the cat"], dimensions=8), atol=1e-6)
+        other_prompt = await batcher.embed(["the cat"], EmbedOptions(prompt="query: "))
+        assert other_prompt.cache_hits == 0 and backend.calls == calls + 1
+
+    run_with(tiny, backend, body, cache_entries=100)
+
+
+def test_texts_of_a_cancelled_request_are_dropped_before_inference(tiny: Embedder, backend: FaultyBackend) -> None:
+    async def body(batcher: DynamicBatcher) -> None:
+        backend.hold()
+        calls = backend.calls
+        blocker = asyncio.ensure_future(batcher.embed(["the dog"]))
+        assert await asyncio.to_thread(backend.wait_for_calls, calls + 1)
+        gone = asyncio.ensure_future(batcher.embed(["z z z", "y y"]))
+        stays = asyncio.ensure_future(batcher.embed(["x x"]))
+        await until(lambda: batcher.queue_segments == 3)
+        gone.cancel()
+        await until(lambda: batcher.queue_segments == 1)
+        backend.release()
+        await asyncio.gather(blocker, stays)
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        seen = backend.sequences()
+        assert ids_of(tiny, "z z z") not in seen and ids_of(tiny, "y y") not in seen
+        assert ids_of(tiny, "x x") in seen
+
+    observer = Recorder()
+    run_with(tiny, backend, body, observer=observer)
+    assert observer.dropped == 2
+
+
+def test_admission_refuses_fast_beyond_the_request_limit(tiny: Embedder, backend: FaultyBackend) -> None:
+    async def body(batcher: DynamicBatcher) -> None:
+        backend.hold()
+        first = [asyncio.ensure_future(batcher.embed([f"{c}"])) for c in "ab"]
+        await until(lambda: batcher.in_flight_requests == 2)
+        with pytest.raises(OverloadedError, match="too many concurrent requests") as refused:
+            await batcher.embed(["c"])
+        assert refused.value.retry_after >= 1
+        backend.release()
+        assert len(await asyncio.gather(*first)) == 2
+        assert (await batcher.embed(["c"])).vectors.shape == (1, tiny.dim)
+
+    run_with(tiny, backend, body, max_concurrent_requests=2)
+
+
+def test_a_full_queue_refuses_instead_of_growing(tiny: Embedder, backend: FaultyBackend) -> None:
+    async def body(batcher: DynamicBatcher) -> None:
+        backend.hold()
+        calls = backend.calls
+        blocker = asyncio.ensure_future(batcher.embed(["the dog"]))
+        assert await asyncio.to_thread(backend.wait_for_calls, calls + 1)
+        with pytest.raises(OverloadedError, match="queue is full"):
+            await batcher.embed(list("bcdef"))
+        fits = asyncio.ensure_future(batcher.embed(list("bcde")))
+        await until(lambda: batcher.queue_segments == 4)
+        backend.release()
+        await asyncio.gather(blocker, fits)
+        assert batcher.queue_segments == 0
+
+    run_with(tiny, backend, body, max_queue_segments=4)
+
+
+def test_a_failing_backend_fails_requests_and_health_until_it_recovers(tiny: Embedder, backend: FaultyBackend) -> None:
+    async def body(batcher: DynamicBatcher) -> None:
+        backend.fail = True
+        with pytest.raises(InferenceError, match="injected backend failure"):
+            await batcher.embed(["the cat"])
+        assert (await batcher.check_health()).status == "failing"
+        backend.fail = False
+        health = await batcher.check_health()  # a real probe through the worker
+        assert health.status == "ok" and health.last_success_age_s is not None
+        assert (await batcher.embed(["the cat"])).vectors.shape == (1, tiny.dim)
+
+    run_with(tiny, backend, body)
+
+
+def test_a_hung_worker_is_replaced_and_requests_fail_within_the_timeout(tiny: Embedder, backend: FaultyBackend) -> None:
+    async def body(batcher: DynamicBatcher) -> None:
+        backend.hold()
+        started = time.monotonic()
+        with pytest.raises(WorkerUnavailableError, match="stuck"):
+            await batcher.embed(["the cat"])
+        assert time.monotonic() - started < 5
+        assert (await batcher.check_health()).status != "ok"  # the new worker hangs on the probe too
+        backend.release()
+        health = await batcher.check_health()
+        assert health.status == "ok" and health.restarts >= 1
+        np.testing.assert_allclose((await batcher.embed(["the cat"])).vectors, tiny.embed(["the cat"]), atol=1e-5)
+
+    observer = Recorder()
+    run_with(tiny, backend, body, observer=observer, inference_timeout_s=0.3)
+    assert "stuck" in observer.restarts
+
+
+def test_requests_wait_for_warm_up(tiny: Embedder, backend: FaultyBackend) -> None:
+    batcher = DynamicBatcher(Embedder(tiny.spec, backend, tiny.tokenizer, tiny.settings))
+    batcher.start()
+    try:
+        with pytest.raises(WorkerUnavailableError, match="warming up"):
+            asyncio.run(batcher.embed(["a"]))
+        assert batcher.health().status == "starting"
+        asyncio.run(batcher.warm_up())
+        assert batcher.ready and batcher.health().status == "ok"
+    finally:
+        batcher.stop()
+    assert batcher.health().status == "stopped"
+
+
+def test_bad_input_and_options_raise_narrow_errors(tiny: Embedder, backend: FaultyBackend) -> None:
+    async def body(batcher: DynamicBatcher) -> None:
+        await batcher.embed(["a"])  # now cached, so the long text is the only miss
+        with pytest.raises(InputTooLongError, match="input 1 has"):
+            await batcher.embed(["a", words(100)], EmbedOptions(long_input="error"))
+        with pytest.raises(EmptyInputError, match="input 1"):
+            await batcher.embed(["a", "  "])
+        with pytest.raises(ConfigError, match="dimensions"):
+            await batcher.embed(["a"], EmbedOptions(dimensions=tiny.dim + 1))
+        with pytest.raises(ConfigError, match="prompt"):
+            await batcher.embed(["a"], EmbedOptions(prompt_name="nope"))
+        assert batcher.in_flight_requests == 0 and batcher.queue_segments == 0
+        long = [words(150, "b")]
+        chunked = await batcher.embed(long, EmbedOptions(long_input="chunk"))
+        np.testing.assert_allclose(chunked.vectors, tiny.embed(long, long_input="chunk"), atol=1e-5)
+
+    run_with(tiny, backend, body, cache_entries=10)
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="max_batch_size"):
+        BatcherSettings(max_batch_size=0)
+    with pytest.raises(ConfigError, match="inference_timeout_s"):
+        BatcherSettings(inference_timeout_s=0)
