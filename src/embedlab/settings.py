@@ -45,11 +45,13 @@ class EngineSettings(BaseSettings):
     prompt_name: str | None = None
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a settings file (.json or .toml) into a dict of :class:`EngineSettings` fields.
+def read_config_file(path: str | Path, settings_class: type[BaseSettings] | None = None) -> dict[str, Any]:
+    """Read a settings file (.json or .toml) into a dict of fields of ``settings_class``.
 
     This is the file ``embedlab plan`` writes and ``embedlab embed`` / ``embedlab serve`` accept as
     ``--config FILE``. Unknown keys are an error naming them, so a typo never passes silently.
+    ``settings_class`` (default :class:`EngineSettings`) names the known keys; ``embedlab serve``
+    passes its ``ServerSettings``, a subclass that adds the server's fields.
 
     Raises:
         ConfigError: unreadable file, unsupported format, or unknown keys.
@@ -69,7 +71,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: settings must be a JSON object / TOML table")
     settings = data.get("settings", data)
-    unknown = sorted(set(settings) - set(EngineSettings.model_fields))
+    known = set((settings_class or EngineSettings).model_fields)
+    unknown = sorted(set(settings) - known)
     if unknown:
-        raise ConfigError(f"{file}: unknown settings {unknown}; known: {sorted(EngineSettings.model_fields)}")
+        raise ConfigError(f"{file}: unknown settings {unknown}; known: {sorted(known)}")
     return dict(settings)
