@@ -1,0 +1,111 @@
+"""``embedlab serve``: an OpenAI-compatible embedding server (uvicorn) for one model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from embedlab.cli.options import ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt
+from embedlab.errors import ConfigError
+
+
+def serve(
+    model: ModelOpt = None,
+    backend: Annotated[
+        str | None, typer.Option(help="onnx, torch or torch-bf16 (default: onnx, torch if onnx is unavailable)")
+    ] = None,
+    device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1; 0.0.0.0 for all)")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default 8000)")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="Require 'Authorization: Bearer KEY' on every route but /health")
+    ] = None,
+    served_model_name: Annotated[str | None, typer.Option(help="Model name reported to clients")] = None,
+    model_alias: Annotated[
+        list[str] | None, typer.Option(help="Another name clients may use in 'model' (repeatable)")
+    ] = None,
+    max_payload_bytes: Annotated[int | None, typer.Option(help="Request body limit in bytes (default 8 MiB)")] = None,
+    max_client_batch: Annotated[int | None, typer.Option(help="Inputs per request at most (default 2048)")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Tokens per input, below the model's own limit")] = None,
+    max_batch_tokens: Annotated[int | None, typer.Option(help="Padded tokens per forward batch")] = None,
+    max_batch_size: Annotated[int | None, typer.Option(help="Sequences per forward batch at most")] = None,
+    max_concurrent_requests: Annotated[
+        int | None, typer.Option(help="Requests admitted at once; more get 429 (default 512)")
+    ] = None,
+    max_queue_segments: Annotated[
+        int | None, typer.Option(help="Segments waiting for inference at most; more get 429 (default 16384)")
+    ] = None,
+    request_timeout: Annotated[
+        float | None, typer.Option("--request-timeout", help="Seconds before a request fails with 503")
+    ] = None,
+    inference_timeout: Annotated[
+        float | None,
+        typer.Option("--inference-timeout", help="Seconds one batch may run before the worker counts as stuck"),
+    ] = None,
+    cache_entries: Annotated[int | None, typer.Option(help="Vectors in the in-memory LRU cache; 0 disables")] = None,
+    cache_path: Annotated[Path | None, typer.Option(help="sqlite file for a persistent cache")] = None,
+    long_input: Annotated[
+        str | None, typer.Option(help="Default for texts over the limit: truncate (default), error, chunk")
+    ] = None,
+    dimensions: Annotated[int | None, typer.Option(help="Default output dimensions (Matryoshka)")] = None,
+    prompt_name: Annotated[str | None, typer.Option(help="Default named prompt of the model")] = None,
+    log_level: Annotated[str | None, typer.Option(help="uvicorn log level (default info)")] = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request (costs throughput)")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve a model over HTTP: OpenAI /v1/embeddings, TEI /embed, /tokenize, /health, /metrics, a dashboard at /.
+
+    With no options it serves the default model offline on http://127.0.0.1:8000. Every option is also an
+    environment variable EMBEDLAB_<OPTION> and a key of the --config file.
+    """
+    try:
+        import uvicorn
+
+        from embedlab.server import create_app, load_server_settings
+    except ImportError as exc:
+        raise ConfigError(f"embedlab serve needs its extra: pip install 'embedlab[serve]' ({exc})") from exc
+
+    settings = load_server_settings(
+        config,
+        model=model,
+        backend=backend,
+        device=device,
+        threads=threads,
+        host=host,
+        port=port,
+        api_key=api_key,
+        served_model_name=served_model_name,
+        model_aliases=model_alias or None,
+        max_payload_bytes=max_payload_bytes,
+        max_client_batch=max_client_batch,
+        max_tokens=max_tokens,
+        max_batch_tokens=max_batch_tokens,
+        max_batch_size=max_batch_size,
+        max_concurrent_requests=max_concurrent_requests,
+        max_queue_segments=max_queue_segments,
+        request_timeout_s=request_timeout,
+        inference_timeout_s=inference_timeout,
+        cache_entries=cache_entries,
+        cache_path=cache_path,
+        long_input=long_input,
+        dimensions=dimensions,
+        prompt_name=prompt_name,
+        log_level=log_level,
+    )
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=access_log,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``serve`` command to ``app``."""
+    app.command("serve")(serve)

@@ -1,0 +1,10 @@
+"""The HTTP server: an OpenAI-compatible embedding API over the dynamic batcher.
+
+>>> from embedlab.server import ServerSettings, create_app
+>>> app = create_app(ServerSettings(model=None))   # doctest: +SKIP
+"""
+
+from embedlab.server.app import ServerState, create_app, load_embedder
+from embedlab.server.settings import ServerSettings, load_server_settings
+
+__all__ = ["ServerSettings", "ServerState", "create_app", "load_embedder", "load_server_settings"]

@@ -1,0 +1,371 @@
+"""The HTTP routes. Each handler parses, calls the engine, and shapes the answer; no model code here.
+
+Bodies are read with a byte limit and parsed strictly (see :mod:`embedlab.server.schemas`); errors
+are raised as embedlab errors and turned into answers by the one table in :mod:`embedlab.server.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import time
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import HTMLResponse, Response
+
+import embedlab
+from embedlab.engine.batcher import EmbedOptions, EmbedOutcome
+from embedlab.engine.tokenize import LongInputPolicy
+from embedlab.errors import ConfigError, RequestTooLargeError, WorkerUnavailableError
+from embedlab.server.dashboard import dashboard_html
+from embedlab.server.errors import UnsupportedMediaTypeError, error_response
+from embedlab.server.schemas import (
+    EmbeddingsRequest,
+    ParsedInput,
+    TeiEmbedRequest,
+    TokenizeRequest,
+    check_batch_size,
+    validate_body,
+)
+from embedlab.server.tokenids import decode_token_ids
+
+if TYPE_CHECKING:
+    from embedlab.server.app import ServerState
+
+T = TypeVar("T")
+router = APIRouter()
+ROUTES = frozenset(
+    {"/", "/v1/embeddings", "/embeddings", "/embed", "/tokenize", "/v1/models", "/info", "/health", "/metrics"}
+)
+DRAIN_LIMIT = 64 * 1024 * 1024  # bytes of an oversized body read (and discarded) so the client sees the 413
+TOKEN_IDS_INLINE = 20_000  # decode fewer ids than this in the event loop; more in a thread
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its answer was ready."""
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.server
+    return state
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+async def read_json_body(request: Request, limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes.
+
+    Raises:
+        UnsupportedMediaTypeError: a Content-Type other than JSON (415).
+        RequestTooLargeError: over ``limit`` bytes (413); the body is read and discarded up to a cap
+            first, so the client can read the answer.
+    """
+    content_type = request.headers.get("content-type")
+    if content_type is not None:
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise UnsupportedMediaTypeError(
+                f"send the body as JSON with the header 'Content-Type: application/json' (got {media or 'none'!r})"
+            )
+    too_large = RequestTooLargeError(
+        f"the body is over {limit} bytes (max_payload_bytes); send fewer or shorter inputs per request"
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + DRAIN_LIMIT:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > limit + DRAIN_LIMIT:
+            break
+    if size > limit:
+        raise too_large
+    return b"".join(chunks)
+
+
+async def _wait_for_disconnect(request: Request) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def run_unless_client_leaves(request: Request, work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``; if the client disconnects first, cancel it (its queued texts are dropped) and raise ClientGone."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_wait_for_disconnect(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    raise ClientGone
+
+
+def _timing_headers(outcome: EmbedOutcome) -> dict[str, str]:
+    ms = {stage: seconds * 1000.0 for stage, seconds in outcome.timings.items()}
+    return {
+        "server-timing": ", ".join(f"{stage};dur={value:.3f}" for stage, value in ms.items()),
+        "x-tokenization-time": f"{ms['tokenize']:.3f}",
+        "x-queue-time": f"{ms['queue']:.3f}",
+        "x-inference-time": f"{ms['inference']:.3f}",
+        "x-total-time": f"{ms['total']:.3f}",
+        "x-cache-hits": str(outcome.cache_hits),
+    }
+
+
+def _long_input(truncate: bool | None, long_input: LongInputPolicy | None) -> LongInputPolicy | None:
+    if truncate is None:
+        return long_input
+    implied: LongInputPolicy = "truncate" if truncate else "error"
+    if long_input is not None and long_input != implied:
+        raise ConfigError(f"truncate={str(truncate).lower()} contradicts long_input={long_input!r}; give one of them")
+    return implied
+
+
+async def _texts_of(parsed: ParsedInput) -> list[str]:
+    if parsed.texts is not None:
+        return parsed.texts
+    ids = parsed.token_ids or []
+    if sum(len(row) for row in ids) <= TOKEN_IDS_INLINE:
+        return decode_token_ids(ids)
+    return await asyncio.to_thread(decode_token_ids, ids)
+
+
+async def _embed(request: Request, texts: list[str], options: EmbedOptions) -> EmbedOutcome:
+    state = _state(request)
+    outcome = await run_unless_client_leaves(request, state.batcher.embed(texts, options))
+    state.metrics.observe_embedding(outcome.timings, len(texts), outcome.total_tokens)
+    return outcome
+
+
+def _embeddings_openapi() -> dict[str, Any]:
+    schema = EmbeddingsRequest.model_json_schema()
+    schema["properties"]["input"] = {
+        "anyOf": [
+            {"type": "string"},
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "array", "items": {"type": "integer"}},
+            {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+        ]
+    }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+async def _create_embeddings(request: Request) -> Response:
+    try:
+        state = _state(request)
+        settings = state.settings
+        raw = await read_json_body(request, settings.max_payload_bytes)
+        body = validate_body(EmbeddingsRequest, raw, allow_unknown=not settings.reject_unknown_fields)
+        state.check_model(body.model)
+        parsed: ParsedInput = body.input
+        check_batch_size(len(parsed), settings.max_client_batch)
+        options = EmbedOptions(
+            long_input=_long_input(body.truncate, body.long_input),
+            prompt_name=state.prompt_name_for(body.prompt_name, body.input_type),
+            dimensions=body.dimensions,
+            normalize=body.normalize,
+        )
+        texts = await _texts_of(parsed)
+        outcome = await _embed(request, texts, options)
+    except ClientGone:
+        return Response(status_code=499)
+    vectors = outcome.vectors
+    if body.encoding_format == "base64":
+        little = vectors.astype("<f4", copy=False)
+        data: list[dict[str, Any]] = [
+            {"object": "embedding", "index": i, "embedding": base64.b64encode(little[i].tobytes()).decode("ascii")}
+            for i in range(len(little))
+        ]
+    else:
+        data = [{"object": "embedding", "index": i, "embedding": vectors[i]} for i in range(len(vectors))]
+    tokens = outcome.total_tokens
+    answer = {
+        "object": "list",
+        "data": data,
+        "model": state.served_name,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    return _json(answer, headers=_timing_headers(outcome))
+
+
+router.add_api_route(
+    "/v1/embeddings",
+    _create_embeddings,
+    methods=["POST"],
+    summary="Create embeddings (OpenAI API)",
+    openapi_extra=_embeddings_openapi(),
+    response_class=Response,
+)
+router.add_api_route(
+    "/embeddings",
+    _create_embeddings,
+    methods=["POST"],
+    summary="Create embeddings (OpenAI API, without /v1)",
+    include_in_schema=False,
+    response_class=Response,
+)
+
+
+@router.post("/embed", summary="Embed (text-embeddings-inference style)", response_class=Response)
+async def tei_embed(request: Request) -> Response:
+    """``{"inputs": str | [str], "truncate", "normalize", "prompt_name", "dimensions"}`` → ``[[float]]``."""
+    try:
+        state = _state(request)
+        raw = await read_json_body(request, state.settings.max_payload_bytes)
+        body = validate_body(TeiEmbedRequest, raw, allow_unknown=not state.settings.reject_unknown_fields)
+        texts = [body.inputs] if isinstance(body.inputs, str) else list(body.inputs)
+        check_batch_size(len(texts), state.settings.max_client_batch)
+        options = EmbedOptions(
+            long_input=_long_input(body.truncate, None),
+            prompt_name=body.prompt_name,
+            dimensions=body.dimensions,
+            normalize=body.normalize,
+        )
+        outcome = await _embed(request, texts, options)
+    except ClientGone:
+        return Response(status_code=499)
+    return _json(outcome.vectors, headers=_timing_headers(outcome))
+
+
+@router.post("/tokenize", summary="Tokenize with the model's tokenizer", response_class=Response)
+async def tokenize(request: Request) -> Response:
+    """``{"inputs": str | [str], "add_special_tokens", "prompt_name"}`` → per input, its tokens with offsets."""
+    state = _state(request)
+    raw = await read_json_body(request, state.settings.max_payload_bytes)
+    body = validate_body(TokenizeRequest, raw, allow_unknown=not state.settings.reject_unknown_fields)
+    given = body.inputs if body.inputs is not None else body.input
+    if given is None:
+        raise ConfigError("give the texts to tokenize in 'inputs'")
+    texts = [given] if isinstance(given, str) else list(given)
+    check_batch_size(len(texts), state.settings.max_client_batch)
+    embedder = state.embedder
+    prefix = embedder.resolve_prompt(None, body.prompt_name) if body.prompt_name is not None else ""
+    encodings = await asyncio.to_thread(
+        embedder.tokenizer.encode_batch, [prefix + t for t in texts], add_special_tokens=body.add_special_tokens
+    )
+    answer = []
+    for text, encoding in zip(texts, encodings, strict=True):
+        full = prefix + text
+        tokens = []
+        for token_id, token, special, (start, stop) in zip(
+            encoding.ids, encoding.tokens, encoding.special_tokens_mask, encoding.offsets, strict=True
+        ):
+            is_special = bool(special)
+            tokens.append(
+                {
+                    "id": token_id,
+                    "text": token if is_special else full[start:stop],
+                    "special": is_special,
+                    "start": None if is_special else start,
+                    "stop": None if is_special else stop,
+                }
+            )
+        answer.append(tokens)
+    return _json(answer)
+
+
+@router.get("/v1/models", summary="The served model (OpenAI API)", response_class=Response)
+async def list_models(request: Request) -> Response:
+    """The served model first, then its aliases, as OpenAI model objects."""
+    state = _state(request)
+    names = [state.served_name, *sorted(state.accepted_names - {state.served_name})]
+    data = [{"id": name, "object": "model", "created": int(state.started_at), "owned_by": "embedlab"} for name in names]
+    return _json({"object": "list", "data": data})
+
+
+@router.get("/info", summary="Model card, limits and runtime", response_class=Response)
+async def info(request: Request) -> Response:
+    """The model's spec, the backend, the limits in force and the cache."""
+    state = _state(request)
+    settings = state.settings
+    embedder = state.embedder
+    spec = embedder.spec.to_dict()
+    answer = {
+        "model": state.served_name,
+        "aliases": sorted(state.accepted_names - {state.served_name}),
+        "spec": spec,
+        "backend": embedder.backend.name,
+        "device": embedder.backend.device,
+        "version": embedlab.__version__,
+        "ready": state.batcher.ready,
+        "uptime_s": round(time.time() - state.started_at, 3),
+        "limits": {
+            "max_payload_bytes": settings.max_payload_bytes,
+            "max_client_batch": settings.max_client_batch,
+            "max_tokens_per_input": embedder.settings.max_tokens or embedder.spec.max_tokens,
+            "max_batch_tokens": state.batcher.settings.max_batch_tokens,
+            "max_batch_size": state.batcher.settings.max_batch_size,
+            "max_concurrent_requests": state.batcher.settings.max_concurrent_requests,
+            "max_queue_segments": state.batcher.settings.max_queue_segments,
+            "request_timeout_s": state.batcher.settings.request_timeout_s,
+            "inference_timeout_s": state.batcher.settings.inference_timeout_s,
+        },
+        "defaults": {
+            "long_input": embedder.settings.long_input,
+            "dimensions": embedder.settings.dimensions,
+            "prompt_name": embedder.settings.prompt_name,
+            "normalize": embedder.spec.normalize,
+        },
+        "cache": {
+            "memory_entries": settings.cache_entries,
+            "path": str(settings.cache_path) if settings.cache_path else None,
+            "held": len(state.cache) if state.cache is not None else 0,
+        },
+        "auth": settings.api_key is not None,
+        "routes": sorted(ROUTES),
+    }
+    return _json(answer)
+
+
+@router.get("/health", summary="200 when a real inference round trip succeeded recently", response_class=Response)
+async def health(request: Request) -> Response:
+    """200 after warm-up while the worker answers; 503 while starting, stuck, dead or failing."""
+    snapshot = await _state(request).batcher.check_health()
+    if snapshot.status == "ok":
+        return _json(
+            {
+                "status": "ok",
+                "last_success_age_s": snapshot.last_success_age_s,
+                "queue_segments": snapshot.queue_segments,
+                "in_flight_requests": snapshot.in_flight_requests,
+                "restarts": snapshot.restarts,
+            }
+        )
+    detail = f": {snapshot.last_error}" if snapshot.last_error and snapshot.status != "starting" else ""
+    return error_response(WorkerUnavailableError(f"unhealthy ({snapshot.status}){detail}", retry_after=2))
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """The Prometheus text exposition of this server's registry."""
+    return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/", summary="Dashboard page", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard() -> HTMLResponse:
+    """The dashboard: model card, live metrics, a try-it box with a similarity matrix."""
+    return HTMLResponse(dashboard_html())

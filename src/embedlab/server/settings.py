@@ -1,0 +1,108 @@
+"""Settings of ``embedlab serve``: every engine setting plus the server's own limits.
+
+Read once (flags > ``--config`` file > environment ``EMBEDLAB_<FIELD>`` > defaults), then passed down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import SettingsConfigDict
+
+from embedlab.engine.batcher import BatcherSettings
+from embedlab.errors import ConfigError
+from embedlab.settings import EngineSettings, read_config_file
+
+MIB = 1024 * 1024
+
+
+class ServerSettings(EngineSettings):
+    """How ``embedlab serve`` runs. Every field is settable as ``EMBEDLAB_<FIELD>`` in the environment,
+    as a key of the ``--config`` file, and (most) by a flag.
+
+    Engine fields (``model``, ``device``, ``threads``, ``max_batch_tokens``, ``max_batch_size``,
+    ``long_input``, ``chunk_overlap``, ``max_tokens`` (tokens per input), ``dimensions``, ``prompt_name``)
+    mean what they mean in :class:`EngineSettings`. Server fields:
+
+    Attributes:
+        backend: ``onnx``, ``torch``, ``torch-bf16``; None (default) means ONNX, falling back to torch
+            (with a warning) when ONNX Runtime or the export is unavailable.
+        host: interface to bind; 127.0.0.1 unless told otherwise.
+        port: TCP port.
+        api_key: when set, every route except ``/health`` and the static dashboard page needs
+            ``Authorization: Bearer <key>``.
+        served_model_name: the name reported in responses and ``/v1/models`` (default: the model's).
+        model_aliases: more names a request's ``model`` may use (e.g. ``text-embedding-3-small``).
+        max_payload_bytes: request body size limit, bytes (413 beyond).
+        max_client_batch: inputs per request at most (413 beyond); bigger requests are split into
+            token-budget batches server-side.
+        max_concurrent_requests: requests admitted at once (429 with Retry-After beyond).
+        max_queue_segments: segments waiting for inference at most (429 beyond).
+        request_timeout_s: a request not answered within this fails with 503.
+        inference_timeout_s: a forward batch running longer means a stuck worker (503; worker replaced).
+        health_max_age_s: ``/health`` probes the worker when no batch succeeded in this many seconds.
+        cache_entries: vectors kept in the in-memory LRU (about 1.7 KB each for 384 dims); 0 disables.
+        cache_path: a sqlite file for a persistent cache that survives restarts (None: memory only).
+        cache_disk_entries: rows kept in the sqlite cache at most (oldest deleted first).
+        tokenizer_threads: threads of the tokenizer step.
+        reject_unknown_fields: answer 422 to request fields the API does not define (else ignore them).
+        log_level: uvicorn's log level.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDLAB_", extra="ignore")
+
+    backend: str | None = None  # type: ignore[assignment]  # None: onnx, else torch
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    api_key: SecretStr | None = None
+    served_model_name: str | None = None
+    model_aliases: list[str] = Field(default_factory=list)
+    max_payload_bytes: int = Field(default=8 * MIB, ge=1024)
+    max_client_batch: int = Field(default=2048, ge=1)
+    max_concurrent_requests: int = Field(default=512, ge=1)
+    max_queue_segments: int = Field(default=16384, ge=1)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    inference_timeout_s: float = Field(default=60.0, gt=0)
+    health_max_age_s: float = Field(default=10.0, gt=0)
+    cache_entries: int = Field(default=20000, ge=0)
+    cache_path: Path | None = None
+    cache_disk_entries: int = Field(default=1_000_000, ge=1)
+    tokenizer_threads: int = Field(default=1, ge=1)
+    reject_unknown_fields: bool = True
+    log_level: str = "info"
+
+    def engine_settings(self, backend: str) -> EngineSettings:
+        """The :class:`EngineSettings` part, with ``backend`` resolved."""
+        values = {name: getattr(self, name) for name in EngineSettings.model_fields}
+        values["backend"] = backend
+        return EngineSettings.model_validate(values)
+
+    def batcher_settings(self) -> BatcherSettings:
+        """The limits of the dynamic batcher."""
+        return BatcherSettings(
+            max_batch_tokens=self.max_batch_tokens,
+            max_batch_size=self.max_batch_size,
+            max_queue_segments=self.max_queue_segments,
+            max_concurrent_requests=self.max_concurrent_requests,
+            inference_timeout_s=self.inference_timeout_s,
+            request_timeout_s=self.request_timeout_s,
+            health_max_age_s=self.health_max_age_s,
+            tokenizer_threads=self.tokenizer_threads,
+        )
+
+
+def load_server_settings(config: Path | None = None, **flags: Any) -> ServerSettings:
+    """Server settings from defaults < environment (EMBEDLAB_*) < ``config`` file < flags given (not None).
+
+    Raises:
+        ConfigError: an unreadable config file, unknown keys, or invalid values (all named).
+    """
+    values: dict[str, Any] = read_config_file(config, ServerSettings) if config is not None else {}
+    values.update({key: value for key, value in flags.items() if value is not None})
+    try:
+        return ServerSettings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}") from exc
