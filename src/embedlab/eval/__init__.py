@@ -1,0 +1,31 @@
+"""Quality evaluation the way MTEB measures it: STS correlation and BEIR retrieval, across configurations.
+
+>>> import embedlab
+>>> from embedlab.eval import evaluate_sts, load_sts
+>>> report = evaluate_sts(embedlab.load(), load_sts("../shared/data/stsbenchmark/sts-test.csv"))
+>>> round(report.score, 2)   # Spearman of cosine similarity vs gold
+0.82
+"""
+
+from __future__ import annotations
+
+from embedlab.eval.compare import CONFIG_KEYS, compare, config_label, parse_config
+from embedlab.eval.report import EvalReport, comparison_to_dict, report_table
+from embedlab.eval.retrieval import RetrievalData, evaluate_retrieval, load_beir
+from embedlab.eval.sts import StsData, evaluate_sts, load_sts
+
+__all__ = [
+    "CONFIG_KEYS",
+    "EvalReport",
+    "RetrievalData",
+    "StsData",
+    "compare",
+    "comparison_to_dict",
+    "config_label",
+    "evaluate_retrieval",
+    "evaluate_sts",
+    "load_beir",
+    "load_sts",
+    "parse_config",
+    "report_table",
+]
