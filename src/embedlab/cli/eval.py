@@ -1,0 +1,242 @@
+"""``embedlab eval sts`` and ``embedlab eval retrieval``: quality as MTEB measures it, one table or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, settings_from
+from embedlab.errors import OutputError
+from embedlab.settings import EngineSettings
+
+eval_app = typer.Typer(
+    name="eval",
+    help="Measure embedding quality the way MTEB does: STS correlation, BEIR retrieval, across configurations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+MaxTokensOpt = Annotated[int | None, typer.Option(min=1, help="Token limit below the model's own")]
+DimensionsOpt = Annotated[int | None, typer.Option(min=1, help="Keep the first N dimensions (Matryoshka)")]
+LongInputOpt = Annotated[str | None, typer.Option(help="Texts over the limit: truncate (default), error, chunk")]
+MaxBatchTokensOpt = Annotated[int | None, typer.Option(min=1, help="Padded tokens per forward batch")]
+CompareOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--compare",
+        help="A configuration to compare, e.g. 'backend=onnx,max_tokens=128' ('' = default settings); repeat the "
+        "flag or separate configurations with ';'. Keys: backend, device, threads, max_tokens, dimensions, "
+        "long_input, max_batch_tokens. The first one is the baseline for deltas.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table")]
+SaveOpt = Annotated[Path | None, typer.Option("--save", help="Also write the JSON result to this file")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")]
+
+
+def _split_configs(items: Sequence[str]) -> list[str]:
+    configs: list[str] = []
+    for item in items:
+        configs.extend(part.strip() for part in item.split(";"))
+    return configs
+
+
+def _label_of(settings: EngineSettings) -> str:
+    from embedlab.eval.compare import CONFIG_KEYS, config_label
+
+    defaults = EngineSettings.model_fields
+    changed = {k: getattr(settings, k) for k in CONFIG_KEYS if getattr(settings, k) != defaults[k].default}
+    return config_label(changed)
+
+
+def _run(
+    task_fn: Callable[..., Any],
+    settings: EngineSettings,
+    compare_items: list[str] | None,
+    *,
+    json_out: bool,
+    save: Path | None,
+    quiet: bool,
+    extra_metrics: Sequence[str],
+) -> None:
+    """Run the task once (or once per compared configuration) and print a table or JSON."""
+    import embedlab
+    from embedlab.eval.compare import compare
+    from embedlab.eval.report import comparison_to_dict, report_table
+
+    err = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+        transient=True,
+    ) as bar:
+        bar_task = bar.add_task("loading", total=None)
+        label = {"value": ""}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            bar.update(bar_task, description=f"{label['value']} · {stage}", completed=done, total=total)
+
+        def run_one(embedder: Any, config_label: str) -> Any:
+            label["value"] = config_label
+            return task_fn(embedder, config_label=config_label, progress=on_progress)
+
+        def announce(report: Any) -> None:
+            if not quiet:
+                err.print(f"{report.config}: {report.metric} = {report.score:.4f}", highlight=False)
+
+        if compare_items:
+            reports = compare(run_one, settings.model, _split_configs(compare_items), base=settings, on_result=announce)
+        else:
+            reports = [run_one(embedlab.load(settings=settings), _label_of(settings))]
+
+    payload: dict[str, Any] = comparison_to_dict(reports) if compare_items else reports[0].to_dict()
+    text = json.dumps(payload, ensure_ascii=False)
+    if save is not None:
+        try:
+            save.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"cannot write {save}: {exc}") from exc
+    if json_out:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    else:
+        out = Console()
+        if not out.is_terminal:  # piped: do not squeeze the table into 80 columns
+            out = Console(width=160)
+        out.print(report_table(reports, extra_metrics))
+        for note in reports[0].details.get("notes", []):
+            out.print(f"note: {note}", highlight=False)
+
+
+@eval_app.command("sts")
+def sts(
+    data: Annotated[Path, typer.Option("--data", help="STS Benchmark file (sts-test.csv) or CSV/TSV with a header")],
+    model: ModelOpt = None,
+    backend: BackendOpt = None,
+    device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    dimensions: DimensionsOpt = None,
+    long_input: LongInputOpt = None,
+    max_batch_tokens: MaxBatchTokensOpt = None,
+    config: ConfigOpt = None,
+    sentence1: Annotated[str, typer.Option(help="Header name of the first sentence column")] = "sentence1",
+    sentence2: Annotated[str, typer.Option(help="Header name of the second sentence column")] = "sentence2",
+    score_column: Annotated[str, typer.Option(help="Header name of the gold score column")] = "score",
+    split: Annotated[str | None, typer.Option(help="Rows of this split only (files with a 'split' column)")] = None,
+    limit: Annotated[int | None, typer.Option(min=2, help="Score only the first N pairs (a quick check)")] = None,
+    compare: CompareOpt = None,
+    json_out: JsonOpt = False,
+    save: SaveOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Spearman (and Pearson) correlation between cosine similarity and gold scores of sentence pairs."""
+    from embedlab.eval.sts import evaluate_sts, load_sts
+
+    pairs = load_sts(data, sentence1, sentence2, score_column, split=split)
+    if limit is not None:
+        pairs = pairs.head(limit)
+    settings = settings_from(
+        config,
+        model=model,
+        backend=backend,
+        device=device,
+        threads=threads,
+        max_tokens=max_tokens,
+        dimensions=dimensions,
+        long_input=long_input,
+        max_batch_tokens=max_batch_tokens,
+    )
+
+    def task(embedder: Any, config_label: str, progress: Any) -> Any:
+        return evaluate_sts(embedder, pairs, config_label, progress=progress)
+
+    _run(task, settings, compare, json_out=json_out, save=save, quiet=quiet, extra_metrics=("cosine_pearson",))
+
+
+@eval_app.command("retrieval")
+def retrieval(
+    data: Annotated[Path, typer.Option("--data", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")],
+    model: ModelOpt = None,
+    backend: BackendOpt = None,
+    device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    dimensions: DimensionsOpt = None,
+    long_input: LongInputOpt = None,
+    max_batch_tokens: MaxBatchTokensOpt = None,
+    config: ConfigOpt = None,
+    split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv to score")] = "test",
+    query_prompt: Annotated[
+        str | None, typer.Option(help="Prepended to queries (default: the model's own 'query' prompt, if any)")
+    ] = None,
+    doc_prompt: Annotated[
+        str | None,
+        typer.Option(help="Prepended to documents (default: the model's 'document'/'passage' prompt, if any)"),
+    ] = None,
+    ignore_identical_ids: Annotated[
+        bool, typer.Option(help="Never retrieve a document whose id equals the query id (MTEB: ArguAna, Quora)")
+    ] = False,
+    lenient_qrels: Annotated[
+        bool, typer.Option(help="Drop judged queries missing from queries.jsonl, keep missing documents")
+    ] = False,
+    corpus_chunk_size: Annotated[int, typer.Option(min=1, help="Documents embedded and searched at a time")] = 10_000,
+    compare: CompareOpt = None,
+    json_out: JsonOpt = False,
+    save: SaveOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Exact cosine search over a BEIR corpus: nDCG@10 (main), MAP@10, MRR@10, Recall@10/100."""
+    from embedlab.eval.retrieval import evaluate_retrieval, load_beir
+
+    dataset = load_beir(data, split, strict=not lenient_qrels)
+    settings = settings_from(
+        config,
+        model=model,
+        backend=backend,
+        device=device,
+        threads=threads,
+        max_tokens=max_tokens,
+        dimensions=dimensions,
+        long_input=long_input,
+        max_batch_tokens=max_batch_tokens,
+    )
+
+    def task(embedder: Any, config_label: str, progress: Any) -> Any:
+        return evaluate_retrieval(
+            embedder,
+            dataset,
+            query_prompt,
+            doc_prompt,
+            config_label,
+            ignore_identical_ids=ignore_identical_ids,
+            corpus_chunk_size=corpus_chunk_size,
+            progress=progress,
+        )
+
+    _run(
+        task,
+        settings,
+        compare,
+        json_out=json_out,
+        save=save,
+        quiet=quiet,
+        extra_metrics=("map_at_10", "mrr_at_10", "recall_at_10", "recall_at_100"),
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``eval`` command group (``sts``, ``retrieval``) to ``app``."""
+    app.add_typer(eval_app, name="eval")

@@ -1,0 +1,109 @@
+"""``embedlab eval sts|retrieval`` through the real CLI entry point, on a tiny real model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from embedlab.cli import main
+
+STS_TSV = "sentence1\tsentence2\tscore\n" + "".join(
+    f"{a}\t{b}\t{s}\n"
+    for a, b, s in [
+        ("the cat sat on the mat", "the cat sat on a mat", 5),
+        ("a dog", "a cat", 3),
+        ("the cat", "stock prices", 0.5),
+        ("stock markets", "markets fell", 3.5),
+        ("abc def ghi", "abc def", 4),
+    ]
+)
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    captured = capsys.readouterr()
+    return int(exit_info.value.code or 0), captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def model(make_tiny_bert: Callable[..., Path]) -> str:
+    return str(make_tiny_bert())
+
+
+@pytest.fixture
+def sts_file(tmp_path: Path) -> Path:
+    path = tmp_path / "pairs.tsv"
+    path.write_text(STS_TSV, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def beir_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "beir"
+    (root / "qrels").mkdir(parents=True)
+    docs = ["the cat sat on the mat", "a dog barked", "stock markets fell", "a cat and a dog"]
+    (root / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": f"d{i}", "title": "", "text": t}) + "\n" for i, t in enumerate(docs))
+    )
+    (root / "queries.jsonl").write_text('{"_id": "q1", "text": "cat"}\n{"_id": "q2", "text": "markets"}\n')
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td0\t1\nq1\td3\t1\nq2\td2\t1\n")
+    return root
+
+
+def test_sts_json_is_one_object_on_stdout(model: str, sts_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["eval", "sts", "--data", str(sts_file), "--model", model, "--json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert report["task"] == "sts" and report["metric"] == "cosine_spearman" and report["n"] == 5
+    assert report["config"] == "default"
+    assert -1.0 <= report["score"] <= 1.0 and report["seconds"] > 0
+
+
+def test_sts_compare_table_and_saved_json(
+    model: str, sts_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = tmp_path / "out.json"
+    argv = ["eval", "sts", "--data", str(sts_file), "--model", model, "-q", "--save", str(saved)]
+    code, out, _ = run([*argv, "--compare", "", "--compare", "max_tokens=5;dimensions=8"], capsys)
+    assert code == 0
+    assert "Spearman" in out and "max_tokens=5" in out and "dimensions=8" in out
+    data = json.loads(saved.read_text())
+    assert [row["config"] for row in data["results"]] == ["default", "max_tokens=5", "dimensions=8"]
+    assert data["results"][0]["delta"] == 0.0
+    assert data["results"][1]["details"]["truncated_texts"] > 0
+
+
+def test_retrieval_table_and_json(model: str, beir_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["eval", "retrieval", "--data", str(beir_dir), "--model", model, "-q"], capsys)
+    assert code == 0
+    assert "nDCG@10" in out and "R@100" in out
+    code, out, _ = run(
+        ["eval", "retrieval", "--data", str(beir_dir), "--model", model, "--json", "--max-tokens", "8"], capsys
+    )
+    report = json.loads(out)
+    assert report["metric"] == "ndcg_at_10" and report["n"] == 2 and report["config"] == "max_tokens=8"
+    assert set(report["metrics"]) >= {"map_at_10", "mrr_at_10", "recall_at_10", "recall_at_100"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["eval", "sts", "--data", "/no/such/file.tsv"], "STS file not found"),
+        (["eval", "retrieval", "--data", "/no/such/dir"], "BEIR data directory not found"),
+        (["eval", "sts", "--data", "{sts}", "--compare", "speed=fast"], "unknown configuration key 'speed'"),
+        (["eval", "sts", "--data", "{sts}", "--long-input", "drop"], "long_input"),
+        (["eval", "sts", "--data", "{sts}", "--score-column", "gold"], "no column 'gold'"),
+    ],
+)
+def test_bad_input_is_one_error_line(
+    args: list[str], message: str, model: str, sts_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [a.replace("{sts}", str(sts_file)) for a in args] + ["--model", model]
+    code, out, err = run(argv, capsys)
+    assert code == 2
+    assert "error:" in err and message in err
+    assert "Traceback" not in err and out == ""
