@@ -23,7 +23,7 @@ def run_cli(*args: str) -> int:
 
 
 def test_tables(tiny_bert_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli("inspect", "--model", str(tiny_bert_dir), "--batch", "2", "--seq", "16") == 0
+    assert run_cli("inspect", "--model", str(tiny_bert_dir), "--batch", "2", "--seq", "16", "--threads", "1") == 0
     out = capsys.readouterr().out
     for heading in ("Parameters", "Weights memory", "FLOPs at B=2, L=16", "Activation memory", "Traced forward pass"):
         assert heading in out
@@ -33,7 +33,23 @@ def test_tables(tiny_bert_dir: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 def test_json_and_reports(tiny_bert_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     html = tmp_path / "inspect.html"
-    assert run_cli("inspect", "-m", str(tiny_bert_dir), "-b", "2", "-L", "16", "--json", "--report", str(html)) == 0
+    assert (
+        run_cli(
+            "inspect",
+            "-m",
+            str(tiny_bert_dir),
+            "-b",
+            "2",
+            "-L",
+            "16",
+            "--json",
+            "--report",
+            str(html),
+            "--threads",
+            "1",
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["parameters"]["total"] == sum(data["parameters"]["sections"].values())
     assert data["trace"]["batch"] == 2 and data["trace"]["seq_len"] == 16
@@ -56,9 +72,14 @@ def test_json_and_reports(tiny_bert_dir: Path, tmp_path: Path, capsys: pytest.Ca
     ],
 )
 def test_bad_input_is_one_clear_line(
-    tiny_bert_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+    tiny_bert_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    message: str,
 ) -> None:
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     assert run_cli("inspect", "--model", str(tiny_bert_dir), "--seq", "16", *args) == 2
     err = capsys.readouterr().err
     assert "error:" in err and message in err and "Traceback" not in err
@@ -72,7 +93,22 @@ def test_memory_estimate_matches_a_fresh_process_with_mmapped_allocations(
     model = make_tiny_bert(hidden=128, layers=4, heads=4, intermediate=512)
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "embedlab", "inspect", "-m", str(model), "-b", "32", "-L", "128", "--json", "--no-flop-count"],
+        [
+            sys.executable,
+            "-m",
+            "embedlab",
+            "inspect",
+            "-m",
+            str(model),
+            "-b",
+            "32",
+            "-L",
+            "128",
+            "--json",
+            "--no-flop-count",
+            "--threads",
+            "1",
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -54,7 +54,10 @@ def test_activation_estimate_terms() -> None:
     assert a.inference_peak == a.attention_mask + a.hidden_state + max(attention_step, ffn_step)
     # at long L the quadratic score tensors dominate
     long = estimate_activations(MINILM, batch=1, seq_len=512)
-    assert long.inference_peak == long.attention_mask + long.hidden_state + 4 * long.hidden_state + 2 * long.attention_scores
+    assert (
+        long.inference_peak
+        == long.attention_mask + long.hidden_state + 4 * long.hidden_state + 2 * long.attention_scores
+    )
 
 
 @pytest.mark.parametrize(

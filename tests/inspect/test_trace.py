@@ -14,7 +14,7 @@ from embedlab.inspect.trace import HeadSpec
 
 @pytest.mark.slow
 def test_default_model_traced_at_b2_l16() -> None:
-    report = inspect_model(batch=2, seq_len=16)
+    report = inspect_model(batch=2, seq_len=16, threads=1)
     trace = report.trace
     assert trace.attention_implementation == "eager"
     assert trace.shape_of("input ids") == (2, 16)
@@ -36,7 +36,7 @@ def test_default_model_traced_at_b2_l16() -> None:
 
 def test_tiny_model_shapes_follow_its_config(make_tiny_bert: Callable[..., Path]) -> None:
     model = make_tiny_bert(hidden=128, layers=4, heads=4, intermediate=512)
-    report = inspect_model(str(model), batch=3, seq_len=20)
+    report = inspect_model(str(model), batch=3, seq_len=20, threads=1)
     assert report.trace.shape_of("layer 3 attention scores") == (3, 4, 20, 20)
     assert report.trace.shape_of("layer 3 output") == (3, 20, 128)
     assert report.trace.shape_of("pooled (mean)") == (3, 128)
@@ -49,7 +49,9 @@ def test_tiny_model_shapes_follow_its_config(make_tiny_bert: Callable[..., Path]
     [("classification:3", (2, 3)), ("token-classification:5", (2, 12, 5)), ("classification:1", (2, 1))],
 )
 def test_task_heads(make_tiny_bert: Callable[..., Path], head: str, logits: tuple[int, ...]) -> None:
-    report = inspect_model(str(make_tiny_bert(hidden=128, layers=4, heads=4, intermediate=512)), batch=2, seq_len=12, head=head)
+    report = inspect_model(
+        str(make_tiny_bert(hidden=128, layers=4, heads=4, intermediate=512)), batch=2, seq_len=12, head=head, threads=1
+    )
     assert report.trace.shape_of(f"head logits ({head})") == logits
     assert report.head_anatomy is not None
     labels = logits[-1]
@@ -59,7 +61,7 @@ def test_task_heads(make_tiny_bert: Callable[..., Path], head: str, logits: tupl
 
 def test_measured_peak_memory_is_reported(make_tiny_bert: Callable[..., Path]) -> None:
     model = make_tiny_bert(hidden=128, layers=4, heads=4, intermediate=512)
-    report = inspect_model(str(model), batch=8, seq_len=64, count_flops=False)
+    report = inspect_model(str(model), batch=8, seq_len=64, count_flops=False, threads=1)
     assert report.trace.rss_before_bytes is not None and report.trace.rss_before_bytes > 0
     assert report.trace.peak_added_bytes is not None and report.trace.flops_counted is None
     # one 8 × 4 × 64 × 64 float32 score tensor is 512 KiB; the pass must add at least that
@@ -107,5 +109,5 @@ def test_bad_head_fails_before_loading(tiny_bert_dir: Path) -> None:
 
 
 def test_length_above_max_tokens_but_within_positions_is_noted(make_tiny_bert: Callable[..., Path]) -> None:
-    report = inspect_model(str(make_tiny_bert()), batch=1, seq_len=100)  # max_seq_length 64, positions 128
+    report = inspect_model(str(make_tiny_bert()), batch=1, seq_len=100, threads=1)  # max_seq_length 64, positions 128
     assert any("above the 64 tokens" in note for note in report.notes)

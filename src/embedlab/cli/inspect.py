@@ -16,7 +16,8 @@ def inspect(
     model: ModelOpt = None,
     batch: Annotated[int, typer.Option("--batch", "-b", help="Batch size B of the traced pass")] = 1,
     seq: Annotated[
-        int | None, typer.Option("--seq", "-L", help="Sequence length L of the traced pass (default: the model's max tokens)")
+        int | None,
+        typer.Option("--seq", "-L", help="Sequence length L of the traced pass (default: the model's max tokens)"),
     ] = None,
     head: Annotated[
         str | None,

@@ -63,9 +63,20 @@ _LAYER_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("attention_q", re.compile(r"(?:^|\.)(?:query|q_lin|q_proj|q)\.")),
     ("attention_k", re.compile(r"(?:^|\.)(?:key|k_lin|k_proj|k)\.")),
     ("attention_v", re.compile(r"(?:^|\.)(?:value|v_lin|v_proj|v)\.")),
-    ("attention_norm", re.compile(r"(?:attention\.output\.LayerNorm|sa_layer_norm|input_layernorm|ln_1|attention\.LayerNorm)\.")),
-    ("attention_out", re.compile(r"(?:attention\.output\.dense|out_lin|o_proj|attn\.o|out_proj|attention\.dense|attn\.c_proj)\.")),
-    ("ffn_up", re.compile(r"(?:^intermediate\.dense|ffn\.lin1|mlp\.fc1|up_proj|gate_proj|^fc1|mlp\.c_fc|mlp\.fc11|mlp\.fc12)\.")),
+    (
+        "attention_norm",
+        re.compile(r"(?:attention\.output\.LayerNorm|sa_layer_norm|input_layernorm|ln_1|attention\.LayerNorm)\."),
+    ),
+    (
+        "attention_out",
+        re.compile(r"(?:attention\.output\.dense|out_lin|o_proj|attn\.o|out_proj|attention\.dense|attn\.c_proj)\."),
+    ),
+    (
+        "ffn_up",
+        re.compile(
+            r"(?:^intermediate\.dense|ffn\.lin1|mlp\.fc1|up_proj|gate_proj|^fc1|mlp\.c_fc|mlp\.fc11|mlp\.fc12)\."
+        ),
+    ),
     ("ffn_down", re.compile(r"(?:^output\.dense|ffn\.lin2|mlp\.fc2|down_proj|^fc2|mlp\.c_proj)\.")),
     ("ffn_norm", re.compile(r"(?:^output\.LayerNorm|output_layer_norm|post_attention_layernorm|ln_2|norm2)\.")),
 )
@@ -116,7 +127,9 @@ class ParameterAnatomy:
 
     def embedding_parts(self) -> dict[str, int]:
         """Parameters per embedding part, in ``EMBEDDING_PARTS`` order, zero parts left out."""
-        out = {p: sum(e.params for e in self.entries if e.section == "embeddings" and e.part == p) for p in EMBEDDING_PARTS}
+        out = {
+            p: sum(e.params for e in self.entries if e.section == "embeddings" and e.part == p) for p in EMBEDDING_PARTS
+        }
         return {k: v for k, v in out.items() if v}
 
     def layer_parts(self, layer: int) -> dict[str, int]:
@@ -159,10 +172,19 @@ class ParameterAnatomy:
             "word_embedding_shape": list(self.word_embedding_shape) if self.word_embedding_shape else None,
             "num_layers": self.num_layers,
             "layers": [self.layer_parts(i) for i in range(self.num_layers)],
-            "layer_shapes": {k: [list(s) for s in v] for k, v in self.layer_shapes(0).items()} if self.num_layers else {},
+            "layer_shapes": {k: [list(s) for s in v] for k, v in self.layer_shapes(0).items()}
+            if self.num_layers
+            else {},
             "weight_bytes": self.weight_bytes(),
             "entries": [
-                {"name": e.name, "shape": list(e.shape), "params": e.params, "section": e.section, "part": e.part, "layer": e.layer}
+                {
+                    "name": e.name,
+                    "shape": list(e.shape),
+                    "params": e.params,
+                    "section": e.section,
+                    "part": e.part,
+                    "layer": e.layer,
+                }
                 for e in self.entries
             ],
         }
@@ -210,7 +232,9 @@ def parameter_anatomy(model: Any) -> ParameterAnatomy:
     layers = sorted({e.layer for e in entries if e.layer is not None})
     if layers and layers != list(range(len(layers))):
         raise ModelLoadError(f"encoder layers found by name are not numbered 0..N-1: {layers}")
-    anatomy = ParameterAnatomy(total=real_total, entries=entries, word_embedding_shape=word_shape, num_layers=len(layers))
+    anatomy = ParameterAnatomy(
+        total=real_total, entries=entries, word_embedding_shape=word_shape, num_layers=len(layers)
+    )
     counted = sum(anatomy.sections().values())
     if counted != real_total:
         raise ModelLoadError(

@@ -74,7 +74,9 @@ def _tokenizer_type(tokenizer: Any) -> str:
 
 def _architecture_facts(spec: ModelSpec, module: Any, dims: ModelDims, tokenizer: Any) -> dict[str, Any]:
     config = module.config
-    weights = next((spec.path / n for n in ("model.safetensors", "pytorch_model.bin") if (spec.path / n).is_file()), None)
+    weights = next(
+        (spec.path / n for n in ("model.safetensors", "pytorch_model.bin") if (spec.path / n).is_file()), None
+    )
     return {
         "model": spec.name,
         "source": spec.source,

@@ -40,7 +40,7 @@ class Section:
 
 def fmt_int(value: int | float | None) -> str:
     """``22713216`` → ``22,713,216``; None → ``-``."""
-    return "-" if value is None else f"{int(round(value)):,}"
+    return "-" if value is None else f"{round(value):,}"
 
 
 def fmt_bytes(value: int | float | None) -> str:
@@ -83,6 +83,11 @@ def print_sections(sections: Sequence[Section], title: str | None = None) -> Non
     if title:
         console.print(f"[bold]{title}[/]", highlight=False)
     for section in sections:
+        if not section.headers or not section.rows:
+            console.print(f"[bold]{section.title}[/]", highlight=False)
+            for note in section.notes:
+                console.print(f"  {note}", highlight=False, soft_wrap=True)
+            continue
         table = Table(title=section.title, title_justify="left", title_style="bold")
         for index, header in enumerate(section.headers):
             table.add_column(header, justify="left" if index == 0 else "right")
@@ -102,7 +107,7 @@ def sections_to_markdown(sections: Sequence[Section], title: str, image_dir: Pat
     lines = [f"# {title}", ""]
     for section in sections:
         lines += [f"## {section.title}", ""]
-        if section.headers:
+        if section.headers and section.rows:
             lines.append("| " + " | ".join(_md_cell(h) for h in section.headers) + " |")
             lines.append("|" + "|".join(["---"] + ["---:"] * (len(section.headers) - 1)) + "|")
             lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in section.rows]
@@ -141,8 +146,12 @@ def sections_to_html(sections: Sequence[Section], title: str) -> str:
     ]
     for section in sections:
         out.append(f'<h2 id="{_slug(section.title)}">{html.escape(section.title)}</h2>')
-        if section.headers:
-            out.append("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in section.headers) + "</tr></thead><tbody>")
+        if section.headers and section.rows:
+            out.append(
+                "<table><thead><tr>"
+                + "".join(f"<th>{html.escape(h)}</th>" for h in section.headers)
+                + "</tr></thead><tbody>"
+            )
             for row in section.rows:
                 out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
             out.append("</tbody></table>")
@@ -203,8 +212,17 @@ def inspect_sections(report: InspectReport) -> list[Section]:
         if entry.section == "embeddings":
             embedding_shapes.setdefault(entry.part, []).append(entry.shape)
     for part, count in anatomy.embedding_parts().items():
-        rows.append([f"embeddings: {PART_LABELS[part]}", _shape_sum(embedding_shapes[part]), fmt_int(count), share(count)])
-    rows.append(["embeddings: total", "", fmt_int(anatomy.section_total("embeddings")), share(anatomy.section_total("embeddings"))])
+        rows.append(
+            [f"embeddings: {PART_LABELS[part]}", _shape_sum(embedding_shapes[part]), fmt_int(count), share(count)]
+        )
+    rows.append(
+        [
+            "embeddings: total",
+            "",
+            fmt_int(anatomy.section_total("embeddings")),
+            share(anatomy.section_total("embeddings")),
+        ]
+    )
     if anatomy.num_layers:
         layer_ids = [0] if anatomy.layers_identical else list(range(anatomy.num_layers))
         for layer in layer_ids:
@@ -219,9 +237,10 @@ def inspect_sections(report: InspectReport) -> list[Section]:
     for section in ("pooler", "head", "other"):
         count = anatomy.section_total(section)
         if count:
-            shapes = [e.shape for e in anatomy.entries if e.section == section]
+            part_shapes = [e.shape for e in anatomy.entries if e.section == section]
             names = ", ".join(e.name for e in anatomy.entries if e.section == section) if section == "other" else ""
-            rows.append([section + (f" ({names})" if names else ""), _shape_sum(shapes), fmt_int(count), share(count)])
+            label = section + (f" ({names})" if names else "")
+            rows.append([label, _shape_sum(part_shapes), fmt_int(count), share(count)])
     rows.append(["total", "", fmt_int(total), "100.00 %"])
     sections.append(
         Section(
@@ -271,7 +290,10 @@ def inspect_sections(report: InspectReport) -> list[Section]:
                 [f"whole batch (B={b})", fmt_flops(f.total)],
                 ["counted by torch in the traced pass", fmt_flops(counted)],
             ],
-            ["2 FLOPs per multiply-add; matrix products only (softmax, norms, GELU and adds are O(B·L·D) and left out)."]
+            [
+                "2 FLOPs per multiply-add; matrix products only "
+                "(softmax, norms, GELU and adds are O(B·L·D) and left out)."
+            ]
             + ([f"Estimate and torch's count agree exactly ({f.total:,} FLOPs)."] if counted == f.total else [])
             + report.notes,
         )
@@ -281,7 +303,12 @@ def inspect_sections(report: InspectReport) -> list[Section]:
             "FLOPs by sequence length (one sequence)",
             ["L", "per token", "per sequence", "attention share"],
             [
-                [str(e.seq_len), fmt_flops(e.per_token), fmt_flops(e.per_sequence), f"{100 * e.attention_per_token / (e.linear_per_token + e.attention_per_token):.1f} %"]
+                [
+                    str(e.seq_len),
+                    fmt_flops(e.per_token),
+                    fmt_flops(e.per_sequence),
+                    f"{100 * e.attention_per_token / (e.linear_per_token + e.attention_per_token):.1f} %",
+                ]
                 for e in report.flops_by_length
             ],
         )
@@ -294,13 +321,25 @@ def inspect_sections(report: InspectReport) -> list[Section]:
             ["tensor", "shape", "bytes"],
             [
                 ["hidden state", fmt_shape((b, s, dims.hidden)), fmt_bytes(a.hidden_state)],
-                ["attention scores, one layer (B×H×L×L)", fmt_shape((b, dims.heads, s, s)), fmt_bytes(a.attention_scores)],
+                [
+                    "attention scores, one layer (B×H×L×L)",
+                    fmt_shape((b, dims.heads, s, s)),
+                    fmt_bytes(a.attention_scores),
+                ],
                 ["feed-forward intermediate", fmt_shape((b, s, dims.intermediate)), fmt_bytes(a.ffn_intermediate)],
                 ["attention mask (eager)", fmt_shape((b, 1, s, s)), fmt_bytes(a.attention_mask)],
                 ["inference peak, estimated", "", fmt_bytes(a.inference_peak)],
                 ["inference peak, measured (traced pass)", "", fmt_bytes(report.trace.peak_added_bytes)],
-                ["all hidden states kept (output_hidden_states)", fmt_shape((dims.layers + 1, b, s, dims.hidden)), fmt_bytes(a.all_hidden_states)],
-                ["all attention scores kept (output_attentions)", fmt_shape((dims.layers, b, dims.heads, s, s)), fmt_bytes(a.all_attention_scores)],
+                [
+                    "all hidden states kept (output_hidden_states)",
+                    fmt_shape((dims.layers + 1, b, s, dims.hidden)),
+                    fmt_bytes(a.all_hidden_states),
+                ],
+                [
+                    "all attention scores kept (output_attentions)",
+                    fmt_shape((dims.layers, b, dims.heads, s, s)),
+                    fmt_bytes(a.all_attention_scores),
+                ],
             ],
             [
                 "Estimated peak: the tensors one layer step holds at once (formula in docs/inspect-plan.md); "

@@ -340,4 +340,3 @@ def trace_forward(
         flops_counted=flops,
         seconds=seconds,
     )
-

@@ -1,0 +1,96 @@
+"""Dimension: task quality at smaller output ``dimensions`` (Matryoshka truncation), with ``--eval``.
+
+The engine keeps the first k values of each vector and re-normalises, at any k up to the model's
+dimension; models trained with a Matryoshka loss lose little, others may lose a lot. Only a
+measurement tells, so without ``--eval`` plan keeps the full dimension.
+
+The recommendation is the smallest k whose score is at least ``full × (1 − max_quality_loss)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from embedlab.engine.embedder import Embedder
+from embedlab.plan.backends import relative_loss
+from embedlab.plan.quality import EvalTask
+
+MIN_DIMENSIONS = 32
+
+
+def dimension_grid(dim: int, smallest: int = MIN_DIMENSIONS) -> list[int]:
+    """``dim, dim/2, dim/4, ...`` down to ``smallest`` (whole halvings only), largest first."""
+    grid = [dim]
+    current = dim
+    while current % 2 == 0 and current // 2 >= smallest:
+        current //= 2
+        grid.append(current)
+    return grid
+
+
+@dataclass(frozen=True)
+class DimensionQuality:
+    """Task quality at one output dimension."""
+
+    dimensions: int
+    metric: str
+    score: float
+    loss: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DimensionChoice:
+    """The recommended output dimension and the measurements behind it."""
+
+    recommended: int
+    measured: list[DimensionQuality] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "recommended": self.recommended,
+            "measured": [m.to_dict() for m in self.measured],
+            "reasons": self.reasons,
+        }
+
+
+def measure_dimensions(
+    embedder: Embedder,
+    task: EvalTask,
+    grid: list[int],
+    options: dict[str, Any],
+    log: Callable[[str], None] | None = None,
+) -> list[DimensionQuality]:
+    """Score ``task`` at each output dimension of ``grid`` (largest first; the first is the reference)."""
+    results: list[DimensionQuality] = []
+    reference: float | None = None
+    for dims in grid:
+        if log is not None:
+            log(f"dimensions {dims}: evaluating")
+        report = task.run(embedder, f"dimensions={dims}", dimensions=dims, **options)
+        score = float(report.score)
+        reference = score if reference is None else reference
+        results.append(DimensionQuality(dims, report.metric, score, relative_loss(reference, score)))
+    return results
+
+
+def choose_dimensions(dim: int, measured: list[DimensionQuality], max_quality_loss: float) -> DimensionChoice:
+    """The smallest measured dimension within ``max_quality_loss`` of the full one (``dim`` if none measured)."""
+    if not measured:
+        return DimensionChoice(
+            dim, [], ["no --eval: quality at smaller dimensions is unknown, so the full dimension stays"]
+        )
+    within = [m for m in measured if m.loss <= max_quality_loss]
+    best = min(within, key=lambda m: m.dimensions) if within else measured[0]
+    reasons = [
+        f"{best.dimensions} is the smallest dimension whose {best.metric} ({best.score:.4f}) is within "
+        f"{100 * max_quality_loss:g} % of the full {measured[0].dimensions} ({measured[0].score:.4f})"
+    ]
+    return DimensionChoice(best.dimensions, measured, reasons)

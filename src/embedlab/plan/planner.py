@@ -1,0 +1,323 @@
+"""``make_plan``: from a model and the user's data file to measured advice and a settings file.
+
+Order of work (each step uses the previous one's answer):
+
+1. token lengths of every text → distribution, truncation shares, recommended max tokens / chunking;
+2. backends: each available backend embeds a random sample (same settings) → speed and quality
+   (agreement with torch float32; with ``--eval`` the task score) → the fastest within tolerance;
+3. batch sizes: the chosen backend, in a fresh process, at each batch size → throughput and worst-case
+   peak memory → the fastest batch size within the memory budget (and latency target);
+4. dimensions (``--eval`` only): task score at smaller output dimensions → the smallest within tolerance;
+5. cost of the whole file (time, storage) and the settings file.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from embedlab.errors import ConfigError
+from embedlab.models.spec import ModelSpec
+from embedlab.plan.backends import (
+    DEFAULT_MAX_QUALITY_LOSS,
+    DEFAULT_MIN_AGREEMENT,
+    BackendChoice,
+    BackendMeasurement,
+    choose_backend,
+    measure_backends,
+)
+from embedlab.plan.batch import (
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_MARGIN,
+    BatchChoice,
+    BatchMeasurement,
+    available_memory,
+    choose_batch,
+    measure_batch_sizes,
+)
+from embedlab.plan.cost import JobCost, job_cost
+from embedlab.plan.dimensions import DimensionChoice, choose_dimensions, dimension_grid, measure_dimensions
+from embedlab.plan.lengths import LengthStats, MaxTokensAdvice, histogram, length_stats, recommend_max_tokens
+from embedlab.plan.quality import load_eval_task
+from embedlab.settings import EngineSettings
+
+IntArray = npt.NDArray[np.int64]
+_COUNT_BLOCK = 10_000
+
+
+@dataclass
+class PlanOptions:
+    """What ``plan`` measures and the tolerances it applies (each is a CLI flag).
+
+    Attributes:
+        data: the user's texts (.txt, .jsonl, .csv, .tsv, .parquet); ``text_field`` / ``skip_empty`` as in ``embed``.
+        memory_budget: bytes the embedding process may use at its peak (None: the memory available now).
+        memory_margin: safety margin on measured peaks (fraction).
+        target_latency_ms: a worst-case batch must finish within this, if given.
+        eval_path, eval_limit: an STS file or BEIR directory to judge quality with; its first N pairs / queries.
+        batch_sizes: batch sizes to measure.
+        sample_size: texts sampled (at random, seeded) for the speed measurements.
+        coverage, chunk_threshold: the max-tokens rule (see :mod:`embedlab.plan.lengths`).
+        backends: backends to compare (None: all of ``embedlab.backends.BACKENDS``).
+        max_quality_loss: accepted relative loss of the task score (with ``--eval``).
+        min_agreement: accepted mean cosine to torch float32 (without ``--eval``).
+        seed: of the sample.
+    """
+
+    data: Path
+    text_field: str | None = None
+    skip_empty: bool = False
+    memory_budget: int | None = None
+    memory_margin: float = DEFAULT_MARGIN
+    target_latency_ms: float | None = None
+    eval_path: Path | None = None
+    eval_limit: int | None = None
+    batch_sizes: list[int] = field(default_factory=lambda: list(DEFAULT_BATCH_SIZES))
+    sample_size: int = 256
+    coverage: float = 1.0
+    chunk_threshold: float = 0.01
+    backends: list[str] | None = None
+    max_quality_loss: float = DEFAULT_MAX_QUALITY_LOSS
+    min_agreement: float = DEFAULT_MIN_AGREEMENT
+    seed: int = 0
+
+
+@dataclass
+class PlanReport:
+    """Everything ``plan`` measured and recommends.
+
+    Attributes:
+        spec: the model; ``data``: the file; ``texts``, ``skipped``: texts read / empty rows skipped.
+        lengths: every text's full token length (not in the JSON; its histogram is).
+        stats, advice: the length distribution and the max-tokens advice.
+        backends, backend_choice: per-backend measurements and the pick.
+        batches, batch_choice: per-batch-size measurements and the pick.
+        dimension_choice: the output dimension (measured with ``--eval``).
+        cost: the whole job's time and storage.
+        settings: the recommended :class:`EngineSettings` fields (what the settings file holds).
+        sample_size: texts in the speed sample.
+        notes: caveats found on the way.
+    """
+
+    spec: ModelSpec
+    data: Path
+    texts: int
+    skipped: int
+    lengths: IntArray
+    stats: LengthStats
+    advice: MaxTokensAdvice
+    backends: list[BackendMeasurement]
+    backend_choice: BackendChoice
+    batches: list[BatchMeasurement]
+    batch_choice: BatchChoice
+    dimension_choice: DimensionChoice
+    cost: JobCost
+    settings: dict[str, Any]
+    sample_size: int
+    eval_source: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole plan as JSON-ready data (what ``--json`` prints and ``plan.json`` holds)."""
+        counts, edges = histogram(self.lengths)
+        return {
+            "model": self.spec.name,
+            "data": str(self.data),
+            "texts": self.texts,
+            "skipped_empty": self.skipped,
+            "lengths": {**self.stats.to_dict(), "histogram": {"counts": counts, "edges": edges}},
+            "max_tokens": self.advice.to_dict(),
+            "backends": [m.to_dict() for m in self.backends],
+            "backend_choice": self.backend_choice.to_dict(),
+            "batch_sizes": [m.to_dict() for m in self.batches],
+            "batch_choice": self.batch_choice.to_dict(),
+            "dimensions": self.dimension_choice.to_dict(),
+            "cost": self.cost.to_dict(),
+            "settings": self.settings,
+            "sample_size": self.sample_size,
+            "eval": self.eval_source,
+            "notes": self.notes,
+        }
+
+
+def count_lengths(embedder: Any, texts: list[str], block: int = _COUNT_BLOCK) -> IntArray:
+    """Full token length of each text, prompt included, in blocks so a big file never sits tokenised in memory."""
+    out = np.empty(len(texts), dtype=np.int64)
+    for start in range(0, len(texts), block):
+        prepared = embedder.prepare(texts[start : start + block], long_input="truncate")
+        out[start : start + len(prepared.input_tokens)] = prepared.input_tokens
+    return out
+
+
+def count_embedded(
+    embedder: Any, texts: list[str], max_tokens: int, long_input: str, block: int = _COUNT_BLOCK
+) -> tuple[int, int]:
+    """(sequences, tokens) the engine will run for ``texts`` under ``max_tokens`` / ``long_input``, counted
+    with the engine's own tokenising (chunk windows and their overlaps exactly as it cuts them)."""
+    segments = tokens = 0
+    for start in range(0, len(texts), block):
+        prepared = embedder.prepare(texts[start : start + block], max_tokens=max_tokens, long_input=long_input)
+        segments += len(prepared.segments)
+        tokens += sum(len(segment.ids) for segment in prepared.segments)
+    return segments, tokens
+
+
+def _check_options(options: PlanOptions) -> None:
+    from embedlab.backends import BACKENDS
+
+    if options.sample_size < 1:
+        raise ConfigError(f"sample size must be at least 1, got {options.sample_size}")
+    if not options.batch_sizes or min(options.batch_sizes) < 1:
+        raise ConfigError(f"batch sizes must be at least 1, got {options.batch_sizes}")
+    if options.target_latency_ms is not None and options.target_latency_ms <= 0:
+        raise ConfigError(f"target latency must be positive, got {options.target_latency_ms} ms")
+    if not 0 <= options.max_quality_loss < 1:
+        raise ConfigError(f"max quality loss must be in [0, 1), got {options.max_quality_loss}")
+    if not 0 < options.coverage <= 1:
+        raise ConfigError(f"coverage must be in (0, 1], got {options.coverage}")
+    if not 0 <= options.chunk_threshold <= 1:
+        raise ConfigError(f"chunk threshold must be in [0, 1], got {options.chunk_threshold}")
+    if options.memory_margin < 0:
+        raise ConfigError(f"memory margin must be ≥ 0, got {options.memory_margin}")
+    unknown = [b for b in options.backends or [] if b not in BACKENDS]
+    if unknown:
+        raise ConfigError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
+
+
+def make_plan(settings: EngineSettings, options: PlanOptions, log: Callable[[str], None] | None = None) -> PlanReport:
+    """Measure and recommend (see the module docstring).
+
+    Args:
+        settings: the starting engine settings (model, device, threads, prompt...); plan changes
+            backend, batch sizes, max tokens, long-input policy and dimensions.
+        options: the plan's options.
+        log: called with a short line as each step starts.
+
+    Raises:
+        DataFileError: the data file is missing, unreadable or holds no texts.
+        ConfigError: bad options, or a memory budget that not even batch size 1 fits.
+        ModelNotFoundError, ModelLoadError, BackendError: the model or backend cannot run.
+    """
+    import embedlab
+    from embedlab.backends import BACKENDS
+    from embedlab.io.readers import read_texts
+
+    say = log or (lambda _message: None)
+    _check_options(options)
+    table = read_texts(options.data, text_field=options.text_field, skip_empty=options.skip_empty)
+    eval_task = load_eval_task(options.eval_path, options.eval_limit) if options.eval_path is not None else None
+
+    say("counting tokens")
+    embedder = embedlab.load(settings=settings)
+    spec = embedder.spec
+    lengths = count_lengths(embedder, table.texts)
+    n_special = embedder.tokenizer.num_special_tokens_to_add(False)
+    stats = length_stats(lengths, spec.max_tokens)
+    advice = recommend_max_tokens(
+        lengths,
+        spec.max_tokens,
+        n_special=n_special,
+        coverage=options.coverage,
+        chunk_threshold=options.chunk_threshold,
+        chunk_overlap=settings.chunk_overlap,
+    )
+    segments, embedded = count_embedded(embedder, table.texts, advice.max_tokens, advice.long_input)
+    advice = replace(advice, segments=segments, tokens_embedded=embedded)
+    del embedder
+    rng = random.Random(options.seed)
+    indices = sorted(rng.sample(range(len(table.texts)), min(options.sample_size, len(table.texts))))
+    sample = [table.texts[i] for i in indices]
+    notes: list[str] = []
+
+    backends = measure_backends(
+        settings,
+        sample,
+        options.backends or list(BACKENDS),
+        batch_size=None,
+        max_tokens=advice.max_tokens,
+        long_input=advice.long_input,
+        eval_task=eval_task,
+        log=say,
+    )
+    backend_choice = choose_backend(backends, options.max_quality_loss, options.min_agreement)
+    chosen_backend = backend_choice.recommended
+
+    say(f"batch sizes {options.batch_sizes} on {chosen_backend}, in a fresh process")
+    sweep_settings = settings.model_copy(update={"backend": chosen_backend})
+    batches = measure_batch_sizes(sweep_settings, sample, options.batch_sizes, advice.max_tokens, advice.long_input)
+    budget: int | None
+    if options.memory_budget is not None:
+        budget, source = options.memory_budget, "--memory-budget"
+    else:
+        budget, source = available_memory(), "memory available now"
+    latency = options.target_latency_ms / 1000 if options.target_latency_ms is not None else None
+    batch_choice = choose_batch(batches, budget, source, options.memory_margin, latency)
+    if batch_choice.recommended is None:
+        raise ConfigError("; ".join(batch_choice.reasons) + "; raise --memory-budget or use a smaller model")
+    chosen_batch = batch_choice.recommended
+
+    measured_dims: list[Any] = []
+    if eval_task is not None:
+        grid = dimension_grid(spec.dim)
+        if len(grid) > 1:
+            say(f"dimensions {grid}: evaluating on {eval_task.path}")
+            dims_embedder = embedlab.load(settings=sweep_settings)
+            measured_dims = measure_dimensions(
+                dims_embedder,
+                eval_task,
+                grid,
+                {"max_tokens": advice.max_tokens, "long_input": advice.long_input},
+                log=say,
+            )
+            del dims_embedder
+    dimension_choice = choose_dimensions(spec.dim, measured_dims, options.max_quality_loss)
+
+    rate = next(m.tokens_per_second for m in batches if m.batch_size == chosen_batch)
+    cost = job_cost(len(table.texts), advice.tokens_embedded, rate, dimension_choice.recommended)
+    if len(sample) < max(options.batch_sizes):
+        notes.append(
+            f"the sample holds {len(sample)} texts; batch sizes above that were measured on the sample repeated"
+        )
+    recommended_settings: dict[str, Any] = {
+        "model": spec.name,
+        "backend": chosen_backend,
+        "device": settings.device,
+        "max_batch_size": chosen_batch,
+        "max_batch_tokens": chosen_batch * advice.max_tokens,
+        "max_tokens": advice.max_tokens,
+        "long_input": advice.long_input,
+    }
+    if advice.long_input == "chunk":
+        recommended_settings["chunk_overlap"] = settings.chunk_overlap
+    if dimension_choice.recommended != spec.dim:
+        recommended_settings["dimensions"] = dimension_choice.recommended
+    if settings.threads is not None:
+        recommended_settings["threads"] = settings.threads
+    if settings.prompt_name is not None:
+        recommended_settings["prompt_name"] = settings.prompt_name
+    EngineSettings(**recommended_settings)  # the file must load back
+    return PlanReport(
+        spec=spec,
+        data=options.data,
+        texts=len(table.texts),
+        skipped=table.skipped,
+        lengths=lengths,
+        stats=stats,
+        advice=advice,
+        backends=backends,
+        backend_choice=backend_choice,
+        batches=batches,
+        batch_choice=batch_choice,
+        dimension_choice=dimension_choice,
+        cost=cost,
+        settings=recommended_settings,
+        sample_size=len(sample),
+        eval_source=str(eval_task.path) if eval_task is not None else None,
+        notes=notes,
+    )
