@@ -29,7 +29,7 @@ def _root() -> None:
 
 
 # Each module registers its commands on ``app`` with a ``register(app)`` function.
-COMMAND_MODULES: tuple[str, ...] = ("embed", "serve", "bench", "eval")
+COMMAND_MODULES: tuple[str, ...] = ("embed", "eval", "inspect", "bench", "serve", "plan")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"embedlab.cli.{_name}").register(app)
