@@ -300,6 +300,7 @@ class DynamicBatcher:
         self._cond = threading.Condition()
         self._pending: deque[_WorkItem] = deque()
         self._live_pending = 0
+        self._dead_pending = 0
         self._inflight: InflightTable[bytes, _TextJob] = InflightTable()
         self._running: _Running | None = None
         self._generation = 0
@@ -337,7 +338,7 @@ class DynamicBatcher:
             self._stopping = True
             pending = list(self._pending)
             self._pending.clear()
-            self._live_pending = 0
+            self._live_pending = self._dead_pending = 0
             running = self._running
             self._cond.notify_all()
         error = WorkerUnavailableError("the server is shutting down")
@@ -609,6 +610,8 @@ class DynamicBatcher:
             for _, job in ticket.jobs:
                 job.refs -= 1
                 if job.refs <= 0 and not job.future.done() and not job.cancelled:
+                    if job.queued:
+                        self.observer.on_dropped(job.queued)
                     self._cancel_locked(job)
 
     def _release_when_staged(self, staged: asyncio.Future[_Ticket]) -> None:
@@ -616,11 +619,16 @@ class DynamicBatcher:
             self._release(staged.result())
 
     def _cancel_locked(self, job: _TextJob) -> None:
+        """Take a job out: its queued segments become dead weight the worker skips (compacted when many)."""
         job.cancelled = True
         self._live_pending -= job.queued
+        self._dead_pending += job.queued
         job.queued = 0
         if job.key is not None:
             self._inflight.discard(job.key, job)
+        if self._dead_pending > max(1024, self._live_pending):
+            self._pending = deque(item for item in self._pending if not item.job.cancelled)
+            self._dead_pending = 0
 
     def _settle(self, job: _TextJob, *, error: BaseException | None = None, entry: CachedVector | None = None) -> None:
         """Complete a job's future once (an error also takes its queued segments out)."""
@@ -650,15 +658,12 @@ class DynamicBatcher:
     def _assemble_locked(self) -> list[_WorkItem]:
         """Take the next batch: the oldest live segment and its neighbours in length, within the budget."""
         window: list[_WorkItem] = []
-        dropped = 0
         while self._pending and len(window) < self.settings.assembly_window:
             item = self._pending.popleft()
             if item.job.cancelled:
-                dropped += 1
+                self._dead_pending -= 1
                 continue
             window.append(item)
-        if dropped:
-            self.observer.on_dropped(dropped)
         if not window:
             return []
         plan = plan_batches(

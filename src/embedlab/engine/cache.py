@@ -95,6 +95,10 @@ class VectorCache(Protocol):
         """Number of entries held."""
         ...
 
+    def close(self) -> None:
+        """Flush and release files (a memory cache has none)."""
+        ...
+
 
 class MemoryLRUCache:
     """A thread-safe LRU of at most ``max_entries`` vectors in memory (about dim × 4 + 200 bytes each).
@@ -133,6 +137,9 @@ class MemoryLRUCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._data)
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class SqliteVectorCache:
@@ -304,8 +311,10 @@ class SqliteVectorCache:
                 return 0
 
     def close(self) -> None:
-        """Close the file (later calls fail)."""
+        """Checkpoint the write-ahead log into the file and close it (later calls fail)."""
         with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
 
 
@@ -338,6 +347,10 @@ class TieredCache:
 
     def __len__(self) -> int:
         return len(self.memory)
+
+    def close(self) -> None:
+        """Close the disk cache."""
+        self.disk.close()
 
 
 def build_cache(entries: int, path: str | Path | None, dim: int, disk_entries: int = 1_000_000) -> VectorCache | None:

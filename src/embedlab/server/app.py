@@ -165,6 +165,8 @@ def create_app(settings: ServerSettings | None = None, embedder: Embedder | None
         )
         yield
         batcher.stop()
+        if cache is not None:
+            cache.close()
 
     app = FastAPI(
         title="embedlab",

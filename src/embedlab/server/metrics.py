@@ -12,6 +12,7 @@ Names (all prefixed ``embedlab_``):
 - ``cache_lookups_total{result}``: texts found (``hit``), computed (``miss``) or joined to the same
   text already in flight (``joined``).
 - ``embedded_texts_total`` / ``embedded_tokens_total``: texts and model tokens answered.
+- ``inputs_total{kind}``: inputs received as ``text`` or as cl100k_base ``token_ids``.
 - ``dropped_segments_total``: segments dropped before inference because their client went away.
 - ``worker_restarts_total{reason}``: workers replaced (``stuck``, ``dead``).
 """
@@ -72,12 +73,15 @@ class ServerMetrics:
         self.cache = Counter("embedlab_cache_lookups", "Texts by cache result", ["result"], registry=r)
         self.texts = Counter("embedlab_embedded_texts", "Texts answered", registry=r)
         self.tokens = Counter("embedlab_embedded_tokens", "Model tokens of texts answered", registry=r)
+        self.inputs = Counter("embedlab_inputs", "Inputs received, as text or as token ids", ["kind"], registry=r)
         self.dropped = Counter(
             "embedlab_dropped_segments", "Segments dropped before inference (client went away)", registry=r
         )
         self.restarts = Counter("embedlab_worker_restarts", "Inference workers replaced", ["reason"], registry=r)
         for result in ("hit", "miss", "joined"):
             self.cache.labels(result)
+        for kind in ("text", "token_ids"):
+            self.inputs.labels(kind)
         for stage in ("tokenize", "queue", "inference", "total"):
             self.latency.labels(stage)
 

@@ -145,9 +145,11 @@ def _long_input(truncate: bool | None, long_input: LongInputPolicy | None) -> Lo
     return implied
 
 
-async def _texts_of(parsed: ParsedInput) -> list[str]:
+async def _texts_of(state: ServerState, parsed: ParsedInput) -> list[str]:
     if parsed.texts is not None:
+        state.metrics.inputs.labels("text").inc(len(parsed.texts))
         return parsed.texts
+    state.metrics.inputs.labels("token_ids").inc(len(parsed))
     ids = parsed.token_ids or []
     if sum(len(row) for row in ids) <= TOKEN_IDS_INLINE:
         return decode_token_ids(ids)
@@ -189,7 +191,7 @@ async def _create_embeddings(request: Request) -> Response:
             dimensions=body.dimensions,
             normalize=body.normalize,
         )
-        texts = await _texts_of(parsed)
+        texts = await _texts_of(state, parsed)
         outcome = await _embed(request, texts, options)
     except ClientGone:
         return Response(status_code=499)
@@ -239,6 +241,7 @@ async def tei_embed(request: Request) -> Response:
         body = validate_body(TeiEmbedRequest, raw, allow_unknown=not state.settings.reject_unknown_fields)
         texts = [body.inputs] if isinstance(body.inputs, str) else list(body.inputs)
         check_batch_size(len(texts), state.settings.max_client_batch)
+        state.metrics.inputs.labels("text").inc(len(texts))
         options = EmbedOptions(
             long_input=_long_input(body.truncate, None),
             prompt_name=body.prompt_name,

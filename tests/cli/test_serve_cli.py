@@ -1,0 +1,110 @@
+"""``embedlab serve`` as users run it: a subprocess, no arguments, the default model on ONNX, offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+import embedlab
+from embedlab.cli import main
+
+# Runs exactly `embedlab serve` with the given arguments, and on exit writes the modules it imported.
+WRAPPER = """
+import atexit, json, sys
+atexit.register(lambda: open(sys.argv[1], "w").write(json.dumps(sorted(sys.modules))))
+from embedlab.cli import main
+main(sys.argv[2:])
+"""
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
+@pytest.mark.slow
+def test_serve_with_no_arguments_serves_the_default_model_without_torch(tmp_path: Path) -> None:
+    if not port_is_free(8000):
+        pytest.skip("port 8000 on 127.0.0.1 is taken; `embedlab serve` with no arguments binds it")
+    from embedlab.backends.onnx_export import cached_or_export
+
+    cached_or_export(embedlab.load_spec())  # the exported graph is cached (this process may use torch)
+    modules_file = tmp_path / "modules.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-c", WRAPPER, str(modules_file), "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        with httpx.Client(base_url="http://127.0.0.1:8000", timeout=30) as client:
+            while True:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "the server did not become healthy"
+                time.sleep(0.2)
+            texts = ["serving offline", "no torch in this process"]
+            answer = client.post("/v1/embeddings", json={"input": texts})
+            assert answer.status_code == 200
+            info = client.get("/info").json()
+        assert info["backend"] == "onnx" and info["model"] == embedlab.DEFAULT_MODEL
+        vectors = np.asarray([d["embedding"] for d in answer.json()["data"]], dtype=np.float32)
+        np.testing.assert_allclose(vectors, embedlab.load(backend="onnx").embed(texts), atol=1e-5)
+        maps = Path(f"/proc/{server.pid}/maps").read_text()
+        assert "libtorch" not in maps
+        peak = peak_rss_mb(server.pid)
+        assert peak <= 350, f"peak RSS {peak:.0f} MB over the 350 MB target"
+    finally:
+        server.send_signal(signal.SIGINT)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    assert "Uvicorn running on http://127.0.0.1:8000" in output
+    modules = set(json.loads(modules_file.read_text()))
+    assert "torch" not in modules and "transformers" not in modules and "sentence_transformers" not in modules
+    assert "onnxruntime" in modules and "uvicorn" in modules
+
+
+def test_bad_settings_are_an_error_message_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "serve.json"
+    config.write_text(json.dumps({"max_client_batch": 0}))
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--config", str(config)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "max_client_batch" in err and "Traceback" not in err
+
+
+def test_an_unknown_model_is_an_error_message(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--model", str(tmp_path / "no-such-model"), "--port", "0"])
+    assert exit_.value.code == 2
+    assert "not found" in capsys.readouterr().err

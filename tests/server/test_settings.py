@@ -1,0 +1,59 @@
+"""Server settings: defaults, environment variables, the --config file, flags, and their validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from embedlab.errors import ConfigError
+from embedlab.server.settings import ServerSettings, load_server_settings
+
+
+def test_defaults_are_safe_and_documented_limits() -> None:
+    settings = ServerSettings()
+    assert settings.host == "127.0.0.1" and settings.port == 8000 and settings.api_key is None
+    assert settings.backend is None  # onnx, with torch as the fallback
+    assert settings.max_client_batch >= 2048
+    assert settings.max_payload_bytes < 10_000_000
+    assert settings.cache_entries > 0 and settings.cache_path is None
+    limits = settings.batcher_settings()
+    assert limits.max_concurrent_requests == settings.max_concurrent_requests
+    assert limits.max_batch_tokens == settings.max_batch_tokens
+
+
+def test_environment_config_file_and_flags_in_that_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDLAB_MAX_CLIENT_BATCH", "100")
+    monkeypatch.setenv("EMBEDLAB_PORT", "9000")
+    monkeypatch.setenv("EMBEDLAB_API_KEY", "from-env")
+    monkeypatch.setenv("EMBEDLAB_MODEL_ALIASES", '["text-embedding-3-small"]')
+    config = tmp_path / "serve.json"
+    config.write_text(json.dumps({"settings": {"port": 9100, "max_batch_tokens": 4096, "cache_entries": 0}}))
+    settings = load_server_settings(config, port=9200, max_tokens=128)
+    assert settings.max_client_batch == 100  # environment
+    assert settings.max_batch_tokens == 4096 and settings.cache_entries == 0  # file
+    assert settings.port == 9200 and settings.max_tokens == 128  # flags win
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "from-env"
+    assert settings.model_aliases == ["text-embedding-3-small"]
+    assert "from-env" not in repr(settings)
+    engine = settings.engine_settings("onnx")
+    assert engine.backend == "onnx" and engine.max_tokens == 128 and engine.max_batch_tokens == 4096
+
+
+def test_toml_config_with_server_keys(tmp_path: Path) -> None:
+    config = tmp_path / "serve.toml"
+    config.write_text('host = "0.0.0.0"\nmax_concurrent_requests = 8\nlong_input = "chunk"\n')
+    settings = load_server_settings(config)
+    assert settings.host == "0.0.0.0" and settings.max_concurrent_requests == 8 and settings.long_input == "chunk"
+
+
+def test_unknown_keys_and_bad_values_are_named(tmp_path: Path) -> None:
+    config = tmp_path / "serve.json"
+    config.write_text(json.dumps({"max_client_batchh": 5}))
+    with pytest.raises(ConfigError, match="unknown settings \\['max_client_batchh'\\]"):
+        load_server_settings(config)
+    with pytest.raises(ConfigError, match="max_client_batch"):
+        load_server_settings(None, max_client_batch=0)
+    with pytest.raises(ConfigError, match="port"):
+        load_server_settings(None, port=70000)
