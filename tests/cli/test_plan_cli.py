@@ -72,6 +72,14 @@ def test_plan_end_to_end(
     assert settings["max_tokens"] == 48 and settings["max_batch_size"] == plan["batch_choice"]["recommended"]
     assert settings["max_batch_tokens"] == 48 * settings["max_batch_size"]
     EngineSettings(**settings)
+    from embedlab.server.settings import load_server_settings
+
+    served = load_server_settings(out / "settings.json")  # what `embedlab serve --config` reads
+    assert (served.backend, served.max_tokens, served.max_batch_tokens) == (
+        settings["backend"],
+        48,
+        settings["max_batch_tokens"],
+    )
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "Recommended settings" in page
     assert (out / "lengths.png").read_bytes().startswith(b"\x89PNG")

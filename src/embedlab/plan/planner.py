@@ -280,6 +280,11 @@ def make_plan(settings: EngineSettings, options: PlanOptions, log: Callable[[str
 
     rate = next(m.tokens_per_second for m in batches if m.batch_size == chosen_batch)
     cost = job_cost(len(table.texts), advice.tokens_embedded, rate, dimension_choice.recommended)
+    if settings.device.startswith("cuda"):
+        notes.append(
+            "memory was measured as host resident memory; GPU memory is not measured, so the budget "
+            "applies to host memory only"
+        )
     if len(sample) < max(options.batch_sizes):
         notes.append(
             f"the sample holds {len(sample)} texts; batch sizes above that were measured on the sample repeated"
