@@ -25,6 +25,9 @@ class EngineSettings(BaseSettings):
         max_batch_size: sequences per forward batch at most.
         long_input: policy for texts over the token limit: truncate, error or chunk.
         chunk_overlap: tokens shared by consecutive windows under the chunk policy (capped at half a window).
+        bucket_ratio: length bucketing; a batch's padded tokens stay within this multiple of its real
+            tokens (None: fill batches by budget only; larger batches suit GPUs).
+        tokenize_block: texts tokenised per step; the next step is tokenised while the model runs this one.
         max_tokens: default token limit per text, below the model's own (None: the model's limit).
         dimensions: default output dimensions (Matryoshka truncation; None: the model's full dim).
         prompt_name: default named prompt (None: the model's own default, if any).
@@ -40,6 +43,8 @@ class EngineSettings(BaseSettings):
     max_batch_size: int = Field(default=256, ge=1)
     long_input: LongInputPolicy = "truncate"
     chunk_overlap: int = Field(default=32, ge=0)
+    bucket_ratio: float | None = Field(default=1.05, ge=1.0)
+    tokenize_block: int = Field(default=512, ge=1)
     max_tokens: int | None = Field(default=None, ge=1)
     dimensions: int | None = Field(default=None, ge=1)
     prompt_name: str | None = None

@@ -53,3 +53,15 @@ def test_pad_segments_right_pads_with_mask() -> None:
     np.testing.assert_array_equal(batch.attention_mask, [[1, 1, 1], [1, 1, 0]])
     assert batch.token_type_ids is not None and batch.token_type_ids.shape == (2, 3)
     assert batch.real_tokens == 5 and batch.shape == (2, 3)
+
+
+def test_bucketing_bounds_padding_per_batch() -> None:
+    rng = random.Random(2)
+    lengths = [rng.choice([rng.randint(3, 30), rng.randint(100, 256)]) for _ in range(300)]
+    batches = plan_batches(lengths, max_batch_tokens=8192, max_batch_size=256, bucket_ratio=1.05)
+    assert sorted(i for b in batches for i in b) == list(range(300))
+    for batch in batches:
+        longest = max(lengths[i] for i in batch)
+        assert len(batch) * longest <= 1.05 * sum(lengths[i] for i in batch)
+    with pytest.raises(ConfigError, match="bucket_ratio"):
+        plan_batches([1], 10, 10, bucket_ratio=0.5)

@@ -113,3 +113,14 @@ def test_invalid_settings_are_config_errors(tiny_bert_dir: Path) -> None:
         embedlab.load(str(tiny_bert_dir), max_batch_tokens=0)
     with pytest.raises(ConfigError, match="unknown backend"):
         embedlab.load(str(tiny_bert_dir), backend="tensorflow")
+
+
+def test_pipelined_blocks_give_the_same_vectors_and_global_error_index(tiny_bert_dir: Path) -> None:
+    texts = [words(random.Random(i).randint(1, 40), seed=i) for i in range(50)]
+    whole = embedlab.load(str(tiny_bert_dir), tokenize_block=1000).embed_with_report(texts)
+    piecewise = embedlab.load(str(tiny_bert_dir), tokenize_block=7).embed_with_report(texts)
+    np.testing.assert_allclose(piecewise.vectors, whole.vectors, atol=1e-5)
+    assert piecewise.tokens == whole.tokens and piecewise.truncated == whole.truncated
+    too_long = [*texts[:30], words(100), *texts[30:]]
+    with pytest.raises(InputTooLongError, match="input 30 has 102 tokens"):
+        embedlab.load(str(tiny_bert_dir), tokenize_block=7).embed(too_long, long_input="error")

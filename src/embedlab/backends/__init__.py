@@ -6,7 +6,7 @@ from embedlab.backends.base import Backend, EncodedBatch
 from embedlab.errors import ConfigError
 from embedlab.models.spec import ModelSpec
 
-BACKENDS: tuple[str, ...] = ("torch", "torch-bf16", "onnx")
+BACKENDS: tuple[str, ...] = ("torch", "torch-bf16", "onnx", "onnx-int8")
 
 
 def create_backend(name: str, spec: ModelSpec, device: str = "cpu", threads: int | None = None) -> Backend:
@@ -28,6 +28,13 @@ def create_backend(name: str, spec: ModelSpec, device: str = "cpu", threads: int
         from embedlab.backends.onnx_backend import OnnxBackend
 
         return OnnxBackend(spec, device=device, threads=threads)
+    if name == "onnx-int8":
+        from embedlab.backends.onnx_backend import OnnxBackend
+        from embedlab.backends.onnx_export import cached_or_export
+        from embedlab.backends.quantize import quantized_graph
+
+        graph = quantized_graph(cached_or_export(spec), "int8")
+        return OnnxBackend(spec, device=device, threads=threads, graph=graph, name="onnx-int8")
     raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 

@@ -15,13 +15,17 @@ from embedlab.engine.tokenize import Segment
 from embedlab.errors import ConfigError
 
 
-def plan_batches(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int) -> list[list[int]]:
+def plan_batches(
+    lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int, bucket_ratio: float | None = None
+) -> list[list[int]]:
     """Group sequence indices into batches whose padded size fits the budget.
 
     Args:
         lengths: token count of each sequence.
         max_batch_tokens: budget of padded tokens per batch (batch size × longest sequence).
         max_batch_size: cap on sequences per batch.
+        bucket_ratio: length bucketing: a batch only takes sequences at least ``longest / bucket_ratio``
+            long, so its padded tokens stay within ``bucket_ratio`` × its real tokens. None: no bucketing.
 
     Returns:
         Lists of indices into ``lengths``, longest sequences first; every index appears exactly once.
@@ -29,13 +33,17 @@ def plan_batches(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: 
     """
     if max_batch_tokens < 1 or max_batch_size < 1:
         raise ConfigError("max_batch_tokens and max_batch_size must be at least 1")
+    if bucket_ratio is not None and bucket_ratio < 1.0:
+        raise ConfigError(f"bucket_ratio must be ≥ 1.0, got {bucket_ratio}")
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     batches: list[list[int]] = []
     current: list[int] = []
     longest = 0
     for index in order:
         length = lengths[index]
-        if current and ((len(current) + 1) * longest > max_batch_tokens or len(current) >= max_batch_size):
+        full = (len(current) + 1) * longest > max_batch_tokens or len(current) >= max_batch_size
+        too_short = bucket_ratio is not None and length * bucket_ratio < longest
+        if current and (full or too_short):
             batches.append(current)
             current = []
         if not current:

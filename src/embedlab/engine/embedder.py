@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ from embedlab.engine.tokenize import (
     tokenize_texts,
     validate_texts,
 )
-from embedlab.errors import ConfigError
+from embedlab.errors import ConfigError, InputTooLongError
 from embedlab.models.pooling import l2_normalize, pool
 from embedlab.models.spec import ModelSpec
 from embedlab.settings import EngineSettings
@@ -55,7 +56,8 @@ class EmbeddingResult:
         padded_tokens: tokens the model computed on, padding included.
         seconds: wall time of the whole call.
         timings: seconds spent tokenising (``tokenize``), in the backend (``model``) and pooling /
-            combining / normalising (``pool``).
+            combining / normalising (``pool``). Tokenising overlaps the model for inputs longer than
+            one tokenize block, so the three may add up to more than ``seconds``.
     """
 
     vectors: FloatArray
@@ -156,41 +158,77 @@ class Embedder:
             ConfigError: bad options.
         """
         started = time.perf_counter()
-        tokenized = self.prepare(
-            texts, prompt=prompt, prompt_name=prompt_name, long_input=long_input, max_tokens=max_tokens
-        )
         self._check_limits(None, dimensions)
-        t_tokenized = time.perf_counter()
+        items = validate_texts(texts)  # up front, so an error names the caller's index
+        block = self.settings.tokenize_block
+        starts = list(range(0, len(items), block))
+        tokenize_seconds = model_seconds = pool_seconds = 0.0
+        padded = done_texts = 0
+        vectors: list[FloatArray] = []
+        tokens: list[int] = []
+        input_tokens: list[int] = []
+        truncated: list[bool] = []
 
-        segments = tokenized.segments
-        pooled = np.empty((len(segments), self.spec.hidden_size), dtype=np.float32)
-        batches = plan_batches(
-            [len(s.ids) for s in segments], self.settings.max_batch_tokens, self.settings.max_batch_size
+        def tokenize_block(offset: int) -> tuple[TokenizedTexts, float]:
+            t0 = time.perf_counter()
+            try:
+                out = self.prepare(
+                    items[offset : offset + block],
+                    prompt=prompt,
+                    prompt_name=prompt_name,
+                    long_input=long_input,
+                    max_tokens=max_tokens,
+                )
+            except InputTooLongError as exc:
+                raise InputTooLongError(exc.index + offset, exc.n_tokens, exc.limit) from None
+            return out, time.perf_counter() - t0
+
+        # pre / core overlap: block k+1 is tokenised on a helper thread while block k runs in the model
+        # (the Rust tokenizer and the runtimes release the GIL).
+        executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedlab-tokenize") if len(starts) > 1 else None
         )
-        model_seconds = pool_seconds = 0.0
-        padded = 0
-        done_texts = 0
-        for batch_indices in batches:
-            out = self.encode_segments([segments[i] for i in batch_indices])
-            pooled[batch_indices] = out.pooled
-            model_seconds += out.model_seconds
-            pool_seconds += out.pool_seconds
-            padded += out.padded_tokens
-            if progress is not None:
-                done_texts += len({segments[i].text_index for i in batch_indices})
-                progress(done_texts)
-
-        t2 = time.perf_counter()
-        vectors = self.finish(pooled, segments, len(tokenized.tokens), dimensions=dimensions, normalize=normalize)
-        pool_seconds += time.perf_counter() - t2
+        try:
+            pending = executor.submit(tokenize_block, 0) if executor else None
+            for k, offset in enumerate(starts):
+                tokenized, seconds = pending.result() if pending else tokenize_block(offset)
+                tokenize_seconds += seconds
+                if executor and k + 1 < len(starts):
+                    pending = executor.submit(tokenize_block, starts[k + 1])
+                segments = tokenized.segments
+                pooled = np.empty((len(segments), self.spec.hidden_size), dtype=np.float32)
+                lengths = [len(s.ids) for s in segments]
+                plan = plan_batches(
+                    lengths, self.settings.max_batch_tokens, self.settings.max_batch_size, self.settings.bucket_ratio
+                )
+                for batch_indices in plan:
+                    out = self.encode_segments([segments[i] for i in batch_indices])
+                    pooled[batch_indices] = out.pooled
+                    model_seconds += out.model_seconds
+                    pool_seconds += out.pool_seconds
+                    padded += out.padded_tokens
+                    if progress is not None:
+                        done_texts += len({segments[i].text_index for i in batch_indices})
+                        progress(done_texts)
+                t_post = time.perf_counter()
+                vectors.append(
+                    self.finish(pooled, segments, len(tokenized.tokens), dimensions=dimensions, normalize=normalize)
+                )
+                pool_seconds += time.perf_counter() - t_post
+                tokens += tokenized.tokens
+                input_tokens += tokenized.input_tokens
+                truncated += tokenized.truncated
+        finally:
+            if executor:
+                executor.shutdown(wait=True, cancel_futures=True)
         return EmbeddingResult(
-            vectors=vectors,
-            tokens=tokenized.tokens,
-            input_tokens=tokenized.input_tokens,
-            truncated=tokenized.truncated,
+            vectors=vectors[0] if len(vectors) == 1 else np.concatenate(vectors),
+            tokens=tokens,
+            input_tokens=input_tokens,
+            truncated=truncated,
             padded_tokens=padded,
             seconds=time.perf_counter() - started,
-            timings={"tokenize": t_tokenized - started, "model": model_seconds, "pool": pool_seconds},
+            timings={"tokenize": tokenize_seconds, "model": model_seconds, "pool": pool_seconds},
         )
 
     # -- the three stages, public so the server's dynamic batcher can interleave requests --------------
