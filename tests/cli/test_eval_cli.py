@@ -55,11 +55,11 @@ def beir_dir(tmp_path: Path) -> Path:
 
 
 def test_sts_json_is_one_object_on_stdout(model: str, sts_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["eval", "sts", "--data", str(sts_file), "--model", model, "--json"], capsys)
+    code, out, _ = run(["eval", "sts", "--data", str(sts_file), "--model", model, "--json", "--threads", "1"], capsys)
     assert code == 0
     report = json.loads(out)
     assert report["task"] == "sts" and report["metric"] == "cosine_spearman" and report["n"] == 5
-    assert report["config"] == "default"
+    assert report["config"] == "threads=1"  # what differs from the default settings
     assert -1.0 <= report["score"] <= 1.0 and report["seconds"] > 0
 
 
@@ -67,7 +67,7 @@ def test_sts_compare_table_and_saved_json(
     model: str, sts_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     saved = tmp_path / "out.json"
-    argv = ["eval", "sts", "--data", str(sts_file), "--model", model, "-q", "--save", str(saved)]
+    argv = ["eval", "sts", "--data", str(sts_file), "--model", model, "-q", "--save", str(saved), "--threads", "1"]
     code, out, _ = run([*argv, "--compare", "", "--compare", "max_tokens=5;dimensions=8"], capsys)
     assert code == 0
     assert "Spearman" in out and "max_tokens=5" in out and "dimensions=8" in out
@@ -78,14 +78,27 @@ def test_sts_compare_table_and_saved_json(
 
 
 def test_retrieval_table_and_json(model: str, beir_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["eval", "retrieval", "--data", str(beir_dir), "--model", model, "-q"], capsys)
+    code, out, _ = run(["eval", "retrieval", "--data", str(beir_dir), "--model", model, "-q", "--threads", "1"], capsys)
     assert code == 0
     assert "nDCG@10" in out and "R@100" in out
     code, out, _ = run(
-        ["eval", "retrieval", "--data", str(beir_dir), "--model", model, "--json", "--max-tokens", "8"], capsys
+        [
+            "eval",
+            "retrieval",
+            "--data",
+            str(beir_dir),
+            "--model",
+            model,
+            "--json",
+            "--max-tokens",
+            "8",
+            "--threads",
+            "1",
+        ],
+        capsys,
     )
     report = json.loads(out)
-    assert report["metric"] == "ndcg_at_10" and report["n"] == 2 and report["config"] == "max_tokens=8"
+    assert report["metric"] == "ndcg_at_10" and report["n"] == 2 and report["config"] == "threads=1,max_tokens=8"
     assert set(report["metrics"]) >= {"map_at_10", "mrr_at_10", "recall_at_10", "recall_at_100"}
 
 
@@ -102,7 +115,7 @@ def test_retrieval_table_and_json(model: str, beir_dir: Path, capsys: pytest.Cap
 def test_bad_input_is_one_error_line(
     args: list[str], message: str, model: str, sts_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = [a.replace("{sts}", str(sts_file)) for a in args] + ["--model", model]
+    argv = [a.replace("{sts}", str(sts_file)) for a in args] + ["--model", model, "--threads", "1"]
     code, out, err = run(argv, capsys)
     assert code == 2
     assert "error:" in err and message in err

@@ -15,6 +15,7 @@ from embedlab.errors import ConfigError
 from embedlab.eval.compare import compare, config_label, parse_config
 from embedlab.eval.report import EvalReport
 from embedlab.eval.sts import StsData, evaluate_sts
+from embedlab.settings import EngineSettings
 
 
 def test_parse_config_types_values() -> None:
@@ -72,6 +73,7 @@ def test_compare_runs_each_configuration_and_shares_runtimes(make_tiny_bert: Cal
         task,
         model,
         ["", "backend=onnx", {"max_tokens": 5}, "dimensions=8", "backend=onnx,dimensions=8"],
+        base=EngineSettings(threads=1),
         on_result=lambda r: seen.append(r.config),
     )
     labels = ["default", "backend=onnx", "max_tokens=5", "dimensions=8", "backend=onnx,dimensions=8"]

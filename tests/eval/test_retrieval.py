@@ -165,12 +165,12 @@ def test_excluded_documents_are_never_retrieved() -> None:
 
 @pytest.fixture(scope="module")
 def tiny(make_tiny_bert: Callable[..., Path]) -> embedlab.Embedder:
-    return embedlab.load(str(make_tiny_bert()))
+    return embedlab.load(str(make_tiny_bert()), threads=1)
 
 
 @pytest.fixture(scope="module")
 def prompted(make_tiny_bert: Callable[..., Path]) -> embedlab.Embedder:
-    return embedlab.load(str(make_tiny_bert(prompts={"query": "query: ", "passage": "passage: "})))
+    return embedlab.load(str(make_tiny_bert(prompts={"query": "query: ", "passage": "passage: "})), threads=1)
 
 
 WORDS = [
@@ -218,7 +218,7 @@ def _brute_force(embedder: embedlab.Embedder, data: RetrievalData, qp: str | Non
 
 def test_evaluate_retrieval_matches_brute_force_cosine(tiny: embedlab.Embedder) -> None:
     data = _data()
-    report = evaluate_retrieval(tiny, data, config_label="tiny", corpus_chunk_size=7, query_block_size=3)
+    report = evaluate_retrieval(tiny, data, config_label="tiny", corpus_chunk_size=16, query_block_size=3)
     expected = _brute_force(tiny, data, None, None)
     for name, value in expected.items():
         assert report.metrics[name] == pytest.approx(value, abs=1e-6), name
