@@ -23,6 +23,7 @@ type. Only the HTTP layer turns these into status codes and only the CLI turns t
     │   └── InferenceError          the runtime failed during a forward pass
     ├── OutputError                 an output file cannot be written
     ├── AuthenticationError         a request without the right API key
+    ├── ClusterError                a Ray cluster cannot be reached, or a distributed job failed there
     └── ServiceError                the serving engine cannot take or finish a request now
         ├── OverloadedError         admission refused: too many requests or a full queue (retry later)
         └── WorkerUnavailableError  the inference worker is starting, stuck or dead, or a request timed out
@@ -110,6 +111,10 @@ class UnknownModelError(InputError):
 
 class AuthenticationError(EmbedlabError):
     """A request without the right API key."""
+
+
+class ClusterError(EmbedlabError):
+    """A Ray cluster cannot be reached (bad or unreachable address), or a distributed job failed on it."""
 
 
 class ServiceError(EmbedlabError):

@@ -36,6 +36,17 @@ def embed(
     config: ConfigOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Run on Ray: 'local' starts a local Ray, HOST:PORT joins a cluster; --output is then a directory",
+        ),
+    ] = None,
+    num_workers: Annotated[int, typer.Option(help="--ray: embedding actors (one model copy each)")] = 2,
+    cpus_per_worker: Annotated[float, typer.Option(help="--ray: CPUs per actor (its threads too)")] = 1.0,
+    gpus_per_worker: Annotated[float, typer.Option(help="--ray: GPUs per actor")] = 0.0,
+    rows_per_part: Annotated[int, typer.Option(help="--ray: texts per output parquet part")] = 10_000,
 ) -> None:
     """Embed every text of INPUT and write the vectors to OUTPUT, with a progress bar and a summary."""
     import embedlab
@@ -44,6 +55,28 @@ def embed(
     from embedlab.io.writers import check_output_path
 
     console = Console(stderr=True)
+    if ray is not None:
+        from embedlab.distributed.ray_cli import embed_on_ray
+
+        job = dict(num_workers=num_workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
+        flags = dict(model=model, backend=backend, device=device, threads=threads, max_batch_tokens=max_batch_tokens)
+        flags.update(long_input=long_input, max_tokens=max_tokens, prompt_name=prompt_name, dimensions=dimensions)
+        embed_on_ray(
+            input,
+            output,
+            settings_from(config, **flags),
+            ray,
+            job,
+            rows_per_part,
+            console,
+            quiet,
+            text_field=text_field,
+            id_field=id_field,
+            skip_empty=skip_empty,
+            prompt=prompt,
+            normalize=normalize,
+        )
+        return
     table = read_texts(input, text_field=text_field, id_field=id_field, skip_empty=skip_empty)
     check_output_path(output, overwrite)
     settings = settings_from(
