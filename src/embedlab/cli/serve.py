@@ -55,6 +55,14 @@ def serve(
     log_level: Annotated[str | None, typer.Option(help="uvicorn log level (default info)")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request (costs throughput)")] = False,
     config: ConfigOpt = None,
+    ray: Annotated[
+        str | None, typer.Option("--ray", help="Serve replicas on Ray Serve: 'local' or a cluster HOST:PORT")
+    ] = None,
+    replicas: Annotated[int, typer.Option(help="--ray: copies of the server engine")] = 1,
+    cpus_per_replica: Annotated[float, typer.Option(help="--ray: CPUs per replica")] = 1.0,
+    cache: Annotated[
+        str | None, typer.Option("--cache", help="--ray: redis://HOST:PORT/DB cache shared by replicas")
+    ] = None,
 ) -> None:
     """Serve a model over HTTP: OpenAI /v1/embeddings, TEI /embed, /tokenize, /health, /metrics, a dashboard at /.
 
@@ -95,6 +103,13 @@ def serve(
         prompt_name=prompt_name,
         log_level=log_level,
     )
+    if ray is not None:
+        from embedlab.distributed.ray_serve import run_serve
+
+        run_serve(settings, replicas, None if ray == "local" else ray, cpus_per_replica, cache)
+        return
+    if replicas != 1 or cache is not None:
+        raise ConfigError("--replicas and --cache need --ray (one process serves one engine)")
     app = create_app(settings)
     uvicorn.run(
         app,
