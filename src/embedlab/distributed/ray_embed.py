@@ -354,14 +354,13 @@ def run_ray_embed(
         {"file_index": i, "path": str(p.resolve()), "prefix_ids": prefix and not has_id_field(p, id_field)}
         for i, p in enumerate(inputs)
     ]
-    with output_lock(output):
-        resumed = prepare_output_dir(output, manifest)
-        ray = import_ray()
-        started_here = ensure_ray(
-            job.address, num_cpus=job.local_cpus, num_gpus=int(job.gpus_per_worker * job.num_workers + 0.999) or None
-        )
-        report = RayEmbedReport(output=output, resumed=resumed)
-        try:
+    prepare_output_dir(output, manifest, create=False)  # another model's parts: fail before starting Ray
+    ray = import_ray()
+    gpus = int(job.gpus_per_worker * job.num_workers + 0.999) or None
+    started_here = ensure_ray(job.address, num_cpus=job.local_cpus, num_gpus=gpus)
+    try:
+        with output_lock(output):
+            report = RayEmbedReport(output=output, resumed=prepare_output_dir(output, manifest))
             _run_pipeline(
                 ray,
                 sources,
@@ -375,10 +374,10 @@ def run_ray_embed(
                 skip_empty,
                 on_progress,
             )
-        finally:
-            if started_here:
-                ray.shutdown()
-        write_json_atomic(output / SUCCESS_NAME, {"manifest": manifest.to_json(), "last_run": report.to_json()})
+            write_json_atomic(output / SUCCESS_NAME, {"manifest": manifest.to_json(), "last_run": report.to_json()})
+    finally:
+        if started_here:
+            ray.shutdown()
     return report
 
 

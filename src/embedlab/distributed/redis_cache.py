@@ -127,5 +127,5 @@ class RedisVectorCache:
 
     def close(self) -> None:
         """Close the connection pool."""
-        with contextlib.suppress(self._errors):
+        with contextlib.suppress(*self._errors):
             self._client.close()

@@ -151,10 +151,11 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def prepare_output_dir(output: Path, manifest: JobManifest) -> bool:
+def prepare_output_dir(output: Path, manifest: JobManifest, create: bool = True) -> bool:
     """Create ``output`` with ``manifest``, or check an existing one matches it. Returns True when resuming.
 
-    Stale temporary files of a killed run are removed (the caller holds the directory's lock).
+    Stale temporary files of a killed run are removed (the caller holds the directory's lock). With
+    ``create=False`` it only checks (nothing is created or removed): the early check before Ray starts.
 
     Raises:
         OutputError: ``output`` is a file; holds parts but no manifest; holds another model's parts, or
@@ -162,6 +163,8 @@ def prepare_output_dir(output: Path, manifest: JobManifest) -> bool:
     """
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output} is a file; --output of a Ray job is a directory")
+    if not create and not output.exists():
+        return False
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -174,7 +177,8 @@ def prepare_output_dir(output: Path, manifest: JobManifest) -> bool:
                 f"{output} holds {len(parts)} parquet parts but no {MANIFEST_NAME}; refusing to mix vectors of "
                 "unknown origin (use another --output directory)"
             )
-        write_json_atomic(manifest_path, manifest.to_json())
+        if create:
+            write_json_atomic(manifest_path, manifest.to_json())
         return False
     try:
         found = JobManifest.from_json(json.loads(manifest_path.read_text(encoding="utf-8")))
@@ -199,8 +203,9 @@ def prepare_output_dir(output: Path, manifest: JobManifest) -> bool:
                 f"{output} was made with other {what} ({old!r}, now {new!r}); resuming would mix them: "
                 "use another --output directory"
             )
-    for stale in output.glob(f".*{TMP_MARK}*"):
-        stale.unlink(missing_ok=True)
+    if create:
+        for stale in output.glob(f".*{TMP_MARK}*"):
+            stale.unlink(missing_ok=True)
     return True
 
 
