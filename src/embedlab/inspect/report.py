@@ -354,7 +354,10 @@ def inspect_sections(report: InspectReport) -> list[Section]:
             f"Traced forward pass at B={b}, L={s} ({report.trace.attention_implementation} attention)",
             ["tensor", "shape", "made by"],
             [[t.name, fmt_shape(t.shape), t.source] for t in report.trace.tensors],
-            [f"One real forward pass with hooks on every module ({report.trace.seconds * 1000:.1f} ms)."],
+            [
+                f"One real forward pass with hooks on every module: {report.trace.seconds * 1000:.1f} ms "
+                "(after an untimed warm-up pass at the same shape)."
+            ],
         )
     )
     return sections

@@ -6,8 +6,8 @@ output shapes are recorded in call order; the summary picks out the input ids, t
 layer's attention scores and output, the last hidden state, the pooled sentence vector (embedlab's own
 pooling, as ``embed`` does it) and, with a task head, the head's logits.
 
-The same pass is measured: its peak resident memory (see :mod:`embedlab.inspect.memory`; a tiny
-warm-up pass runs first so one-time runtime set-up is not counted) and, in a
+The same pass is measured: its peak resident memory (see :mod:`embedlab.inspect.memory`; a warm-up
+pass at the same shape runs first so one-time runtime set-up is not counted) and its wall time, and, in a
 second pass under ``torch.utils.flop_counter.FlopCounterMode``, the FLOPs torch actually executed, so
 the estimates of :mod:`embedlab.inspect.flops` sit next to measured numbers.
 """
@@ -277,11 +277,10 @@ def trace_forward(
     handles = [m.register_forward_hook(record(n)) for n, m in module.named_modules() if n]
     handles.append(base.register_forward_hook(keep_base))
     feed = _feed(batch, module)
-    warmup = {k: v[:1, : min(s, 8)] for k, v in feed.items()}
     implementation = str(getattr(module.config, "_attn_implementation", "") or "")
     try:
         with torch.inference_mode():
-            module(**warmup)  # one-time runtime set-up (thread pools, kernels) stays out of the measurement
+            module(**feed)  # warm-up at the same shape: one-time set-up (thread pools, kernels) is not measured
             modules.clear()
             with PeakMemory() as memory:
                 started = time.perf_counter()
