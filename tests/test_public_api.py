@@ -13,3 +13,12 @@ def test_every_error_derives_from_the_root() -> None:
     errors = [getattr(embedlab, n) for n in embedlab.__all__ if n.endswith("Error")]
     assert len(errors) >= 10
     assert all(issubclass(e, embedlab.EmbedlabError) for e in errors)
+
+
+def test_errors_survive_pickling_across_processes() -> None:
+    import pickle
+
+    error = embedlab.InputTooLongError(3, 300, 256)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.index, copy.n_tokens, copy.limit, str(copy)) == (3, 300, 256, str(error))
+    assert str(pickle.loads(pickle.dumps(embedlab.ConfigError("bad")))) == "bad"

@@ -76,6 +76,10 @@ class InputTooLongError(InputError):
             "(use long_input='truncate' or 'chunk', or shorten the text)"
         )
 
+    def __reduce__(self) -> tuple[type[InputTooLongError], tuple[int, int, int]]:
+        """Pickle with the constructor's arguments (worker processes send errors back to the driver)."""
+        return (InputTooLongError, (self.index, self.n_tokens, self.limit))
+
 
 class DataFileError(InputError):
     """An input data file cannot be read, is empty, or lacks the requested field."""
