@@ -363,7 +363,7 @@ def run_bench(plan: BenchPlan, progress: Progress | None = None) -> dict[str, An
         points = plan_points(plan, spec, list(shapes))
         models = _Models(paths, plan.device)
 
-        peaks = {t: measure_matmul_peak(t) for t in sorted(set(plan.thread_counts))}
+        peaks = {t: measure_matmul_peak(t, device=plan.device) for t in sorted(set(plan.thread_counts))}
         texts: dict[tuple[str, int | None, int | None], list[str]] = {}
         tokenizer = models.get(points[0]).tokenizer
         for point in points:

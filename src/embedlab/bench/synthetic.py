@@ -239,12 +239,12 @@ def _local_flops(spec: ModelSpec, params: int) -> FlopModel:
     return FlopModel(n * 2 * (4 * d * d + 2 * d * i), 2 * d * d, n, d, params, "local")
 
 
-def measure_matmul_peak(threads: int, size: int = 1024, seconds: float = 0.4) -> float:
+def measure_matmul_peak(threads: int, size: int = 1024, seconds: float = 0.4, device: str = "cpu") -> float:
     """The machine's fp32 matrix-multiply rate with PyTorch on ``threads`` threads, in GFLOP/s.
 
     Square ``size``×``size`` products (2·size³ FLOPs each) repeat for about ``seconds``; the best of
     three windows is reported, so a brief disturbance does not lower it. The previous thread count is
-    restored afterwards.
+    restored afterwards. On ``cuda`` devices the GPU is measured (threads do not matter there).
 
     Raises:
         ConfigError: ``threads`` or ``size`` below 1.
@@ -253,14 +253,21 @@ def measure_matmul_peak(threads: int, size: int = 1024, seconds: float = 0.4) ->
 
     if threads < 1 or size < 1:
         raise ConfigError(f"matmul peak needs threads and size ≥ 1, got {threads} and {size}")
+    on_gpu = device.startswith("cuda")
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
+
+    def sync() -> None:
+        if on_gpu:
+            torch.cuda.synchronize(device)
+
     try:
-        a = torch.randn(size, size, dtype=torch.float32)
-        b = torch.randn(size, size, dtype=torch.float32)
-        out = torch.empty(size, size, dtype=torch.float32)
+        a = torch.randn(size, size, dtype=torch.float32, device=device)
+        b = torch.randn(size, size, dtype=torch.float32, device=device)
+        out = torch.empty(size, size, dtype=torch.float32, device=device)
         for _ in range(3):
             torch.mm(a, b, out=out)
+        sync()
         best = 0.0
         for _ in range(3):
             count = 0
@@ -268,9 +275,11 @@ def measure_matmul_peak(threads: int, size: int = 1024, seconds: float = 0.4) ->
             while True:
                 torch.mm(a, b, out=out)
                 count += 1
-                elapsed = time.perf_counter() - t0
-                if elapsed >= seconds / 3:
-                    break
+                if count % 8 == 0 or not on_gpu:
+                    sync()
+                    elapsed = time.perf_counter() - t0
+                    if elapsed >= seconds / 3:
+                        break
             best = max(best, 2.0 * size**3 * count / elapsed / 1e9)
         return best
     finally:
