@@ -32,7 +32,7 @@ def test_fixed_batches_count_tokens_like_the_tokenizer(tiny: Embedder) -> None:
     assert len(sample.batch_seconds) == 3 and sample.seconds >= sum(sample.batch_seconds) * 0.99
     assert set(sample.stage_seconds) == {"tokenize", "model", "pool"}
     assert sample.seconds >= sum(sample.stage_seconds.values())
-    assert sample.peak_rss_bytes > 0 and sample.flops == 0
+    assert sample.peak_rss_bytes >= sample.start_rss_bytes > 0 and sample.flops == 0
 
 
 def test_engine_batching_run_and_flops(tiny: Embedder) -> None:
@@ -47,7 +47,9 @@ def test_engine_batching_run_and_flops(tiny: Embedder) -> None:
     assert sample.real_tokens == sum(min(int(n), 64) for n in tiny.count_tokens(texts))
     assert sample.padded_tokens >= sample.real_tokens
     assert sum(b for b, _ in calls) == 5 and len(sample.batch_seconds) == len(calls)
+    assert sum(b * s for b, s in calls) == sample.padded_tokens  # the shapes the backend really ran
     assert sample.flops == sum(b * s * 10 for b, s in calls)
+    assert not hasattr(tiny.backend, "shapes")  # the recorder is gone after the run
 
 
 @pytest.mark.parametrize("batch", [0, -3])
@@ -83,4 +85,4 @@ def test_rss_sampler_sees_an_allocation() -> None:
         before = rss.peak
         block = np.ones(50 * 2**20 // 8)  # 50 MB, touched
         block += 1
-    assert rss.peak >= before + 40 * 2**20
+    assert rss.peak >= before + 40 * 2**20 and rss.start == before

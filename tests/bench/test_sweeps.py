@@ -31,6 +31,7 @@ POINT_FIELDS = {
     "padded_tokens_per_s",
     "latency_ms",
     "peak_rss_mb",
+    "rss_growth_mb",
     "time_share",
     "repeats",
     "flops_per_token",
@@ -57,7 +58,7 @@ def test_every_point_has_every_field(tiny_result: dict[str, Any]) -> None:
         assert set(p["time_share"]) == {"tokenize", "model", "pool", "other"}
         assert sum(p["time_share"].values()) == pytest.approx(1.0, abs=1e-6)
         assert p["time_share"]["model"] > 0
-        assert p["peak_rss_mb"] > 10
+        assert p["peak_rss_mb"] > 10 and 0 <= p["rss_growth_mb"] < p["peak_rss_mb"]
         assert p["flops_per_token"] > 0 and p["achieved_gflops"] > 0 and p["share_of_matmul_peak"] > 0
     assert len({p["key"] for p in points}) == len(points)
 

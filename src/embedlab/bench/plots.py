@@ -175,14 +175,19 @@ def figure_backends(result: dict[str, Any]) -> Figure | None:
 
 
 def figure_threads(result: dict[str, Any]) -> Figure | None:
-    """Speed-up over the fewest threads vs threads, a line per backend and (batch, length)."""
+    """Speed-up over the fewest threads vs threads, a line per backend and batch size at one length
+    (128 tokens, else the nearest below, else the shortest) and on the data file."""
     points = _model_points(result)
     threads = sorted({p["config"]["threads"] for p in points})
     if len(threads) < 2:
         return None
+    seqs = sorted({p["config"]["seq"] for p in points if p["config"]["seq"] is not None})
+    seq = max((s for s in seqs if s <= 128), default=seqs[0]) if seqs else None
     lines: dict[str, dict[int, Point]] = defaultdict(dict)
     for p in points:
         c = p["config"]
+        if c["seq"] is not None and c["seq"] != seq:
+            continue
         source = f"seq {c['seq']}" if c["seq"] is not None else "data"
         lines[f"{c['backend']}, batch {c['batch'] or 'auto'}, {source}"][c["threads"]] = p
 
@@ -284,7 +289,7 @@ def points_table_html(result: dict[str, Any]) -> str:
     head = (
         "<tr><th>model</th><th>backend</th><th>threads</th><th>batch</th><th>seq / data</th>"
         "<th>texts/s (min-max)</th><th>real tok/s</th><th>padded tok/s</th><th>pad/real</th>"
-        "<th>p50 / p95 / p99 ms</th><th>peak RSS MB</th><th>tokenize / model / pool / other %</th>"
+        "<th>p50 / p95 / p99 ms</th><th>peak RSS MB (+run)</th><th>tokenize / model / pool / other %</th>"
         "<th>GFLOP/s (% peak)</th></tr>"
     )
     rows = []
@@ -311,7 +316,7 @@ def points_table_html(result: dict[str, Any]) -> str:
                     _fmt(p["padded_tokens_per_s"]["median"], 0),
                     _fmt(p["padded_over_real"], 2),
                     f"{_fmt(lat['p50'], 2)} / {_fmt(lat['p95'], 2)} / {_fmt(lat['p99'], 2)}",
-                    _fmt(p["peak_rss_mb"], 0),
+                    f"{_fmt(p['peak_rss_mb'], 0)} (+{_fmt(p.get('rss_growth_mb'), 0)})",
                     " / ".join(f"{100 * share[k]:.0f}" for k in ("tokenize", "model", "pool", "other")),
                     gflops,
                 )

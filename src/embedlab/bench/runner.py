@@ -5,7 +5,8 @@ pool, finish), in batches of exactly ``batch`` texts in the order given (a clien
 texts per request), or, with ``batch=None``, through :meth:`Embedder.embed_with_report` and the
 engine's own token-budget batching. The runner records per run: wall seconds, texts, real and padded
 tokens, the wall time of every batch (latency as a client of that batch size sees it), seconds in
-each stage, the peak resident memory while it ran, and the FLOPs computed.
+each stage, the peak resident memory while it ran, and the FLOPs computed (from the shape of every
+forward pass the backend really ran, recorded by :func:`recording_shapes`).
 
 :func:`summarize_point` turns the runs of a point (warm-up runs are never passed to it) into medians
 with min and max, latency percentiles over every batch of every run, and time shares.
@@ -13,19 +14,20 @@ with min and max, latency percentiles over every batch of every run, and time sh
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embedlab.engine.batching import plan_batches
+from embedlab.backends.base import EncodedBatch
 from embedlab.engine.embedder import Embedder
 from embedlab.errors import ConfigError
 
@@ -77,6 +79,8 @@ class RunSample:
             padding, copying and Python between stages.
         peak_rss_bytes: the most resident memory of the process seen during the run.
         flops: FLOPs of the forward passes (matrix products), or 0 when unknown.
+        start_rss_bytes: resident memory when the run started (the peak minus this is what the run
+            added on top of what the process already held).
     """
 
     seconds: float
@@ -87,6 +91,7 @@ class RunSample:
     stage_seconds: dict[str, float]
     peak_rss_bytes: int
     flops: int = 0
+    start_rss_bytes: int = 0
 
 
 def _current_rss() -> int:
@@ -108,6 +113,7 @@ class RssSampler:
 
     def __init__(self, interval: float = 0.005):
         self.interval = interval
+        self.start = 0
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="embedlab-rss", daemon=True)
@@ -118,7 +124,7 @@ class RssSampler:
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:
-        self.peak = _current_rss()
+        self.start = self.peak = _current_rss()
         self._thread.start()
         return self
 
@@ -135,6 +141,32 @@ def set_backend_threads(embedder: Embedder, threads: int) -> None:
 
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
+
+
+class _ShapeRecorder:
+    """Stands in for a backend during a run and records the (batch, seq_len) of every forward pass."""
+
+    def __init__(self, backend: Any):
+        self._backend = backend
+        self.shapes: list[tuple[int, int]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def forward(self, batch: EncodedBatch) -> Any:
+        self.shapes.append(batch.shape)
+        return self._backend.forward(batch)
+
+
+@contextlib.contextmanager
+def recording_shapes(embedder: Embedder) -> Iterator[list[tuple[int, int]]]:
+    """Within the block, every forward pass of ``embedder`` appends its (batch, seq_len) to the list yielded."""
+    recorder = _ShapeRecorder(embedder.backend)
+    embedder.backend = recorder
+    try:
+        yield recorder.shapes
+    finally:
+        embedder.backend = recorder._backend
 
 
 def measure_run(
@@ -159,8 +191,8 @@ def measure_run(
         return _measure_engine_run(embedder, texts, flops)
     stages = {"tokenize": 0.0, "model": 0.0, "pool": 0.0}
     batch_seconds: list[float] = []
-    real = padded = work = 0
-    with RssSampler() as rss:
+    real = padded = 0
+    with RssSampler() as rss, recording_shapes(embedder) as shapes:
         started = time.perf_counter()
         for start in range(0, len(texts), batch):
             chunk = texts[start : start + batch]
@@ -177,18 +209,16 @@ def measure_run(
             batch_seconds.append(t3 - t0)
             real += sum(tokenized.tokens)
             padded += out.padded_tokens
-            if flops is not None:
-                rows = len(tokenized.segments)
-                work += flops(rows, out.padded_tokens // rows)
         seconds = time.perf_counter() - started
-    return RunSample(seconds, len(texts), real, padded, batch_seconds, stages, rss.peak, work)
+    work = sum(flops(b, n) for b, n in shapes) if flops is not None else 0
+    return RunSample(seconds, len(texts), real, padded, batch_seconds, stages, rss.peak, work, rss.start)
 
 
 def _measure_engine_run(embedder: Embedder, texts: Sequence[str], flops: FlopsOfBatch | None) -> RunSample:
     """One run through :meth:`Embedder.embed_with_report`; a batch's latency runs from the previous batch's end
     (the first batch's includes tokenising every text up front)."""
     marks: list[float] = []
-    with RssSampler() as rss:
+    with RssSampler() as rss, recording_shapes(embedder) as shapes:
         started = time.perf_counter()
         report = embedder.embed_with_report(
             list(texts), long_input="truncate", progress=lambda _: marks.append(time.perf_counter())
@@ -196,15 +226,10 @@ def _measure_engine_run(embedder: Embedder, texts: Sequence[str], flops: FlopsOf
         seconds = time.perf_counter() - started
     edges = [started, *marks]
     batch_seconds = [b - a for a, b in itertools.pairwise(edges)]
-    work = 0
-    if flops is not None:
-        lengths = [min(n, embedder.spec.max_tokens) for n in report.tokens]
-        settings = embedder.settings
-        for indices in plan_batches(lengths, settings.max_batch_tokens, settings.max_batch_size):
-            work += flops(len(indices), max(lengths[i] for i in indices))
+    work = sum(flops(b, n) for b, n in shapes) if flops is not None else 0
     stages = {k: float(report.timings.get(k, 0.0)) for k in ("tokenize", "model", "pool")}
     return RunSample(
-        seconds, len(texts), report.total_tokens, report.padded_tokens, batch_seconds, stages, rss.peak, work
+        seconds, len(texts), report.total_tokens, report.padded_tokens, batch_seconds, stages, rss.peak, work, rss.start
     )
 
 
@@ -224,7 +249,8 @@ class PointResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Every field of the point: config, throughput (median/min/max over repeats), latency
-        percentiles per batch (ms), peak RSS (MB), time shares, repeats, FLOPs and share of matmul peak."""
+        percentiles per batch (ms), peak RSS of the process and its growth during a run (MB), time
+        shares, repeats, FLOPs and share of matmul peak."""
         return summarize_point(self)
 
 
@@ -263,6 +289,7 @@ def summarize_point(result: PointResult) -> dict[str, Any]:
             "batches": int(latencies.size),
         },
         "peak_rss_mb": max(s.peak_rss_bytes for s in samples) / 2**20,
+        "rss_growth_mb": max(s.peak_rss_bytes - s.start_rss_bytes for s in samples) / 2**20,
         "time_share": shares,
         "repeats": {"n": len(samples), "warmup": result.warmup, "seconds": [s.seconds for s in samples]},
         "flops_per_token": None,

@@ -41,7 +41,7 @@ def _render_points(result: dict[str, Any]) -> Table:
         "pad tok/s",
         "pad/real",
         "p50/p95/p99 ms",
-        "RSS MB",
+        "RSS MB (+run)",
         "tok/model/pool/other %",
         "GFLOP/s (peak %)",
     ):
@@ -67,7 +67,7 @@ def _render_points(result: dict[str, Any]) -> Table:
             f"{p['padded_tokens_per_s']['median']:.0f}",
             f"{p['padded_over_real']:.2f}",
             f"{lat['p50']:.2f}/{lat['p95']:.2f}/{lat['p99']:.2f}",
-            f"{p['peak_rss_mb']:.0f}",
+            f"{p['peak_rss_mb']:.0f} (+{p.get('rss_growth_mb', 0.0):.0f})",
             "/".join(f"{100 * share[k]:.0f}" for k in ("tokenize", "model", "pool", "other")),
             gflops,
         )
