@@ -52,10 +52,10 @@ def tiny_bert_dir(make_tiny_bert: Callable[..., Path]) -> Path:
 
 @pytest.fixture(scope="session")
 def default_model() -> Any:
-    """The real packaged all-MiniLM-L6-v2 on the torch backend, loaded once per test session."""
+    """The real packaged all-MiniLM-L6-v2 on the exact torch fp32 backend, loaded once per test session."""
     import embedlab
 
-    return embedlab.load()
+    return embedlab.load(backend="torch")
 
 
 @pytest.fixture(scope="session")

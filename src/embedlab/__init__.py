@@ -1,7 +1,7 @@
 """embedlab: measure, plan and run text-embedding models on your own hardware.
 
 >>> import embedlab
->>> model = embedlab.load()                       # the default model, offline
+>>> model = embedlab.load()                       # the default model, offline, auto backend
 >>> model.embed(["a sentence", "another"]).shape
 (2, 384)
 """
@@ -53,7 +53,9 @@ def load(
 
     Args:
         model: a local directory, a Hugging Face repo id, or None for ``sentence-transformers/all-MiniLM-L6-v2``.
-        backend: ``torch`` (default), ``torch-bf16`` or ``onnx``.
+        backend: ``auto`` (default: the fastest backend whose STS quality cost is ≤ 0.001 on this
+            hardware: ``torch-bf16`` on CPUs with bf16 units, else ``onnx``), ``torch`` (exact reference),
+            ``torch-bf16``, ``onnx`` (exact) or ``onnx-int8`` (fast path, measured quality cost).
         device: ``cpu`` (default), ``cuda`` or ``cuda:N``.
         threads: intra-op CPU threads (default: the physical cores available).
         settings: a full :class:`EngineSettings`; keyword arguments override its fields.

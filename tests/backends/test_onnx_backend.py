@@ -67,3 +67,24 @@ def test_cuda_without_a_gpu_names_the_fix(tiny_bert_dir: Path) -> None:
         pytest.skip("this machine has the CUDA provider")
     with pytest.raises(BackendUnavailableError, match="onnxruntime-gpu"):
         embedlab.load(str(tiny_bert_dir), backend="onnx", device="cuda")
+
+
+def test_auto_backend_follows_the_hardware(tiny_bert_dir: Path) -> None:
+    from embedlab.backends import auto_backend, cpu_has_bf16
+
+    expected = "torch-bf16" if cpu_has_bf16() else "onnx"
+    assert auto_backend("cpu") == expected
+    assert embedlab.load(str(tiny_bert_dir)).backend.name == expected
+
+
+def test_int8_backend_is_close_and_cached(tiny_bert_dir: Path) -> None:
+    exact = embedlab.load(str(tiny_bert_dir), backend="onnx").embed(TEXTS)
+    first = embedlab.load(str(tiny_bert_dir), backend="onnx-int8")
+    assert first.backend.name == "onnx-int8"
+    graph = first.backend.graph  # type: ignore[attr-defined]
+    stamp = graph.stat().st_mtime_ns
+    vectors = first.embed(TEXTS)
+    assert ((vectors * exact).sum(1) > 0.95).all()
+    assert not np.allclose(vectors, exact, atol=1e-6)  # really quantised
+    again = embedlab.load(str(tiny_bert_dir), backend="onnx-int8")
+    assert again.backend.graph == graph and graph.stat().st_mtime_ns == stamp  # type: ignore[attr-defined]

@@ -19,6 +19,6 @@ def test_matches_sentence_transformers(make_tiny_bert: Callable[..., Path], mode
     from sentence_transformers import SentenceTransformer
 
     path = make_tiny_bert(pooling=mode, normalize=normalize)
-    ours = embedlab.load(str(path)).embed(TEXTS)
+    ours = embedlab.load(str(path), backend="torch").embed(TEXTS)
     theirs = SentenceTransformer(str(path), device="cpu").encode(TEXTS, convert_to_numpy=True)
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
