@@ -86,6 +86,8 @@ class BatcherSettings:
     Attributes:
         max_batch_tokens: padded tokens per forward batch (batch size × longest sequence).
         max_batch_size: sequences per forward batch at most.
+        bucket_ratio: length bucketing: a batch only takes segments at least ``longest / bucket_ratio``
+            long, so padding stays within that multiple of the real tokens (None: budget only).
         max_queue_segments: segments waiting for inference at most; a request that would go over is
             refused with :class:`OverloadedError`.
         max_concurrent_requests: requests admitted at once (tokenising, queued or running); more are
@@ -100,6 +102,7 @@ class BatcherSettings:
 
     max_batch_tokens: int = 8192
     max_batch_size: int = 256
+    bucket_ratio: float | None = 1.05
     max_queue_segments: int = 65536
     max_concurrent_requests: int = 512
     inference_timeout_s: float = 30.0
@@ -112,6 +115,8 @@ class BatcherSettings:
         for name in ("max_batch_tokens", "max_batch_size", "max_queue_segments", "max_concurrent_requests"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.bucket_ratio is not None and self.bucket_ratio < 1.0:
+            raise ConfigError(f"bucket_ratio must be ≥ 1.0, got {self.bucket_ratio}")
         if self.tokenizer_threads < 1 or self.assembly_window < 1:
             raise ConfigError("tokenizer_threads and assembly_window must be at least 1")
         for name in ("inference_timeout_s", "request_timeout_s", "health_max_age_s"):
@@ -656,7 +661,8 @@ class DynamicBatcher:
         thread.start()
 
     def _assemble_locked(self) -> list[_WorkItem]:
-        """Take the next batch: the oldest live segment and its neighbours in length, within the budget."""
+        """Take the next batch: the oldest live segment and its neighbours in length (within the bucket
+        ratio), up to the token budget."""
         window: list[_WorkItem] = []
         while self._pending and len(window) < self.settings.assembly_window:
             item = self._pending.popleft()
@@ -666,9 +672,9 @@ class DynamicBatcher:
             window.append(item)
         if not window:
             return []
-        plan = plan_batches(
-            [item.length for item in window], self.settings.max_batch_tokens, self.settings.max_batch_size
-        )
+        limits = self.settings
+        lengths = [item.length for item in window]
+        plan = plan_batches(lengths, limits.max_batch_tokens, limits.max_batch_size, limits.bucket_ratio)
         chosen = next(batch for batch in plan if 0 in batch)
         taken = set(chosen)
         self._pending.extendleft(reversed([item for i, item in enumerate(window) if i not in taken]))

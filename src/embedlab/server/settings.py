@@ -84,6 +84,7 @@ class ServerSettings(EngineSettings):
         return BatcherSettings(
             max_batch_tokens=self.max_batch_tokens,
             max_batch_size=self.max_batch_size,
+            bucket_ratio=self.bucket_ratio,
             max_queue_segments=self.max_queue_segments,
             max_concurrent_requests=self.max_concurrent_requests,
             inference_timeout_s=self.inference_timeout_s,
