@@ -91,7 +91,7 @@ def test_prompts_by_name_text_and_default(make_tiny_bert: Callable[..., Path]) -
     assert np.allclose(model.embed(["cat"], prompt_name="passage"), model.embed(["cat"], prompt="passage: "))
     assert np.allclose(plain.embed(["cat"]), model.embed(["cat"], prompt_name="passage"))
     assert not np.allclose(model.embed(["cat"], prompt=""), model.embed(["cat"]))
-    with pytest.raises(ConfigError, match="no prompt named 'doc'.*passage, query"):
+    with pytest.raises(ConfigError, match=r"no prompt named 'doc'.*passage, query"):
         model.embed(["cat"], prompt_name="doc")
     with pytest.raises(ConfigError, match="either prompt or prompt_name"):
         model.embed(["cat"], prompt="x", prompt_name="query")

@@ -34,7 +34,7 @@ def test_jsonl_with_fields(tmp_path: Path) -> None:
     file.write_text('{"id": "a", "body": "x y"}\n{"id": "b", "body": "z"}\n')
     table = read_texts(file, text_field="body")
     assert table.ids == ["a", "b"] and table.texts == ["x y", "z"]
-    with pytest.raises(DataFileError, match="no field 'text'.*id, body"):
+    with pytest.raises(DataFileError, match=r"no field 'text'.*id, body"):
         read_texts(file)
 
 

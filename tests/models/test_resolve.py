@@ -40,7 +40,7 @@ def test_unknown_hub_name_offline_names_every_place_tried(monkeypatch: pytest.Mo
 
 
 def test_directory_without_config_is_not_a_model(tmp_path: Path) -> None:
-    with pytest.raises(ModelNotFoundError, match="no config.json"):
+    with pytest.raises(ModelNotFoundError, match=r"no config\.json"):
         resolve_model(str(tmp_path))
 
 

@@ -41,7 +41,9 @@ def test_plain_hf_model_gets_sentence_transformers_defaults(make_tiny_bert: Call
 
 def test_prompts_and_normalize_flag(make_tiny_bert: Callable[..., Path]) -> None:
     spec = _spec(
-        make_tiny_bert(prompts={"query": "query: ", "passage": "passage: "}, default_prompt_name="query", normalize=False)
+        make_tiny_bert(
+            prompts={"query": "query: ", "passage": "passage: "}, default_prompt_name="query", normalize=False
+        )
     )
     assert spec.prompts == {"query": "query: ", "passage": "passage: "}
     assert spec.default_prompt_name == "query"
@@ -72,5 +74,5 @@ def test_broken_config_json_is_a_clear_error(tmp_path: Path, tiny_bert_dir: Path
     model = tmp_path / "m"
     shutil.copytree(tiny_bert_dir, model)
     (model / "config.json").write_text("{not json")
-    with pytest.raises(ModelLoadError, match="config.json"):
+    with pytest.raises(ModelLoadError, match=r"config\.json"):
         _spec(model)

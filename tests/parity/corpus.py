@@ -4,11 +4,46 @@ from __future__ import annotations
 
 import random
 
-_WORDS = (
-    "the a model vector search retrieval embedding token sentence quick brown fox jumps over lazy dog "
-    "database index query passage document semantic similarity cosine transformer attention layer "
-    "normalisation batch padding latency throughput memory budget precision quantisation server client"
-).split()
+_WORDS = [
+    "the",
+    "a",
+    "model",
+    "vector",
+    "search",
+    "retrieval",
+    "embedding",
+    "token",
+    "sentence",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "database",
+    "index",
+    "query",
+    "passage",
+    "document",
+    "semantic",
+    "similarity",
+    "cosine",
+    "transformer",
+    "attention",
+    "layer",
+    "normalisation",
+    "batch",
+    "padding",
+    "latency",
+    "throughput",
+    "memory",
+    "budget",
+    "precision",
+    "quantisation",
+    "server",
+    "client",
+]
 _SPECIAL = [
     "Hello, world!",
     "naïve café résumé — déjà vu",
