@@ -17,7 +17,8 @@ from embedlab.backends.base import Backend, EncodedBatch, FloatArray
 class FaultyBackend:
     """Runs ``inner`` unless told to fail; every batch's real token ids are recorded in ``batches``.
 
-    ``fail = True`` makes batches raise RuntimeError, as a crashing runtime would. :meth:`hold` makes
+    ``fail = True`` makes batches raise RuntimeError, as a failing runtime would; ``die = True`` makes the
+    next batch raise SystemExit, which ends the worker thread itself. :meth:`hold` makes
     every batch wait inside forward until :meth:`release` (held past the server's inference timeout,
     that is a hung worker).
     """
@@ -27,6 +28,7 @@ class FaultyBackend:
         self.name = inner.name
         self.device = inner.device
         self.fail = False
+        self.die = False
         self.batches: list[list[list[int]]] = []
         self._gate = threading.Event()
         self._gate.set()
@@ -45,6 +47,9 @@ class FaultyBackend:
             self._entered.notify_all()
         if self.fail:
             raise RuntimeError("injected backend failure")
+        if self.die:  # once: a BaseException that ends the calling thread, as a crashing extension might
+            self.die = False
+            raise SystemExit("injected worker death")
         self._gate.wait()
         return np.asarray(self.inner.forward(batch), dtype=np.float32)
 

@@ -275,6 +275,20 @@ def test_a_hung_worker_is_replaced_and_requests_fail_within_the_timeout(tiny: Em
     assert "stuck" in observer.restarts
 
 
+def test_a_dead_worker_fails_its_batch_and_is_replaced(tiny: Embedder, backend: FaultyBackend) -> None:
+    async def body(batcher: DynamicBatcher) -> None:
+        backend.die = True
+        with pytest.raises(WorkerUnavailableError, match="died"):
+            await batcher.embed(["the cat"])
+        health = await batcher.check_health()  # the watchdog started a new worker; a probe proves it
+        assert health.status == "ok" and health.restarts == 1
+        np.testing.assert_allclose((await batcher.embed(["the cat"])).vectors, tiny.embed(["the cat"]), atol=1e-5)
+
+    observer = Recorder()
+    run_with(tiny, backend, body, observer=observer)
+    assert observer.restarts == ["dead"]
+
+
 def test_requests_wait_for_warm_up(tiny: Embedder, backend: FaultyBackend) -> None:
     batcher = DynamicBatcher(Embedder(tiny.spec, backend, tiny.tokenizer, tiny.settings))
     batcher.start()

@@ -704,11 +704,21 @@ class DynamicBatcher:
                             item.job.started_at = running.started
                     self._cond.notify_all()
                 self._run_batch(running)
-        finally:
+        except BaseException:  # the thread ends here; the watchdog replaces it (logged, not re-raised)
+            log.exception("the inference worker thread ended with an exception")
+        finally:  # a normal exit (stop, replaced) runs no batch; an abnormal one fails the batch it ran
+            orphans: list[_TextJob] = []
             with self._cond:
                 if generation == self._generation:
                     self._worker_exited = True
+                    running_now = self._running
+                    if running_now is not None and running_now.generation == generation:
+                        self._running = None
+                        orphans = list({id(item.job): item.job for item in running_now.items}.values())
                 self._cond.notify_all()
+            died = WorkerUnavailableError("the inference worker died while running a batch; it is being replaced")
+            for job in orphans:
+                self._settle(job, error=died)
 
     def _run_batch(self, running: _Running) -> None:
         segments = [item.segment for item in running.items]
