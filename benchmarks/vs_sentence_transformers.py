@@ -3,8 +3,9 @@
 Every contender embeds the same texts: a deterministic 2,000-text corpus of mixed lengths (about 30
 tokens per text with all-MiniLM-L6-v2, some beyond its 256-token limit; see
 ``embedlab.bench.corpus.generate_corpus``) or the texts of ``--corpus FILE``. The reference is
-sentence-transformers on PyTorch fp32 at its best batch size (a small sweep picks it). Runs alternate
-between contenders, and the order rotates every round, so machine noise hits all of them equally.
+sentence-transformers on PyTorch fp32 at its best batch size: each of ``--st-batches`` runs as a
+contender in the same rounds, and the fastest by median is the reference. Runs alternate between
+contenders, and the order rotates every round, so machine noise hits all of them equally.
 
 Printed per configuration: texts/s and real (non-padding) tokens/s as the median over ``--repeat``
 runs with min-max, padded/real token ratio, throughput ratio vs sentence-transformers, batch-1
@@ -21,6 +22,7 @@ The machine is whatever runs it: numbers from a shared or busy machine are noisy
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import statistics
@@ -74,7 +76,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--texts", type=int, default=2000, help="size of the generated corpus (no --corpus)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated corpus")
     parser.add_argument("--threads", type=int, default=None, help="intra-op threads for all (default: cores)")
-    parser.add_argument("--st-batches", default="16,32,64", help="sentence-transformers batch sizes to sweep")
+    parser.add_argument(
+        "--st-batches",
+        default="16,32,64",
+        help="sentence-transformers batch sizes (all timed; the best is the reference)",
+    )
     parser.add_argument("--queries", type=int, default=40, help="short queries per round for batch-1 latency")
     parser.add_argument("--max-batch-tokens", type=int, default=None, help="embedlab token budget (default: engine's)")
     parser.add_argument("--json", type=Path, default=None, help="also write every measurement to this JSON file")
@@ -204,26 +210,6 @@ def rounds(contenders: list[Contender], repeat: int, step: Callable[[Contender],
             step(contender)
 
 
-def sweep_st_batch(
-    st: Any, args: argparse.Namespace, texts: list[str], lengths: list[int], log: Callable[[str], None]
-) -> tuple[int, dict[int, list[float]]]:
-    """Best sentence-transformers batch size by median corpus time over alternating runs."""
-    candidates = [make_st(args.model_path, b, st, texts, lengths) for b in args.st_batch_sizes]
-    candidates[0].embed_corpus()  # warm-up
-    sweep_rounds = max(1, min(args.repeat, 2))
-
-    def step(c: Contender) -> None:
-        _, seconds = timed(c.embed_corpus)
-        c.corpus_seconds.append(seconds)
-
-    rounds(candidates, sweep_rounds, step)
-    times = {b: c.corpus_seconds for b, c in zip(args.st_batch_sizes, candidates, strict=True)}
-    best = min(times, key=lambda b: statistics.median(times[b]))
-    for b, secs in times.items():
-        log(f"  sentence-transformers batch {b:>4}: {len(texts) / statistics.median(secs):8.1f} texts/s")
-    return best, times
-
-
 def summarise(c: Contender, n_texts: int, real_tokens: int, ref: dict[str, float] | None) -> dict[str, Any]:
     tps = [n_texts / s for s in c.corpus_seconds]
     tok = [real_tokens / s for s in c.corpus_seconds]
@@ -274,7 +260,7 @@ def render(rows: list[dict[str, Any]], ref_name: str) -> str:
             + (
                 f"{cos['mean']:>9.6f} {cos['worst']:>9.6f} {cos['below_exact']:>7d}"
                 if cos
-                else f"{'(ref)':>9} {'':>9} {'':>7}"
+                else f"{'(ref)' if 'throughput_ratio' not in row else '-':>9} {'':>9} {'':>7}"
             )
         )
     lines.append(f"ratios are against {ref_name}; 'vs ST' latency is its p50 / this p50 (higher is faster)")
@@ -311,23 +297,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     del first
 
     log(f"corpus: {source}: {len(texts)} texts, {real_tokens} tokens after truncation to {spec.max_tokens}")
-    log("sweeping sentence-transformers batch sizes (alternating runs)")
-    best, sweep = sweep_st_batch(st, args, texts, lengths, log)
-
-    reference = make_st(args.model_path, best, st, texts, lengths)
-    contenders = [reference]
+    # Every sentence-transformers batch size is a contender in the same alternating rounds, so the
+    # "best batch" is picked under the same noise as everything it is compared with.
+    st_contenders = [make_st(args.model_path, b, st, texts, lengths) for b in args.st_batch_sizes]
+    ours: list[Contender] = []
     skipped: dict[str, str] = {}
     for name in args.backend_names:
         try:
-            contenders.append(make_embedlab(args, name, texts))
+            ours.append(make_embedlab(args, name, texts))
         except EmbedlabError as exc:
             skipped[name] = str(exc)
             log(f"skipping backend {name}: {exc}")
+    contenders = st_contenders + ours
 
     log("warm-up (not timed)")
     for c in contenders:
         vectors, padded, _ = c.embed_corpus()
         c.vectors, c.padded_tokens = vectors, padded
+    for c in [st_contenders[0], *ours]:
         for q in queries[:5]:
             c.embed_one(q)
 
@@ -337,23 +324,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         c.padded_tokens = padded
         if timings:
             c.timings.append(timings)
-        log(f"  {c.name:<24} {len(texts) / seconds:8.1f} texts/s")
-
-    def query_step(c: Contender) -> None:
-        for q in queries:
-            _, seconds = timed(lambda q=q: c.embed_one(q))
-            c.query_seconds.append(seconds)
+        log(f"  {c.name:<24} {c.detail:<20} {len(texts) / seconds:8.1f} texts/s")
 
     log(f"timing the corpus: {args.repeat} alternating rounds")
     rounds(contenders, args.repeat, corpus_step)
+    reference = min(st_contenders, key=lambda c: statistics.median(c.corpus_seconds))
+    best = args.st_batch_sizes[st_contenders.index(reference)]
+
+    def query_step(c: Contender) -> None:
+        for q in queries:
+            _, seconds = timed(functools.partial(c.embed_one, q))
+            c.query_seconds.append(seconds)
+
+    # A single query is one batch whatever the batch size, so one sentence-transformers contender suffices.
     log(f"timing batch-1 latency: {args.repeat} alternating rounds of {len(queries)} queries")
-    rounds(contenders, args.repeat, query_step)
+    rounds([reference, *ours], args.repeat, query_step)
+    for c in st_contenders:
+        if c is not reference:
+            c.query_seconds = reference.query_seconds
 
     ref_row = summarise(reference, len(texts), real_tokens, None)
     ref = {"tokens_per_s": ref_row["real_tokens_per_s"]["median"], "p50_ms": ref_row["latency_ms"]["p50"]}
     rows = [ref_row]
+    for c in st_contenders:
+        if c is not reference:
+            row = summarise(c, len(texts), real_tokens, ref)
+            rows.append(row)
     assert reference.vectors is not None
-    for c in contenders[1:]:
+    for c in ours:
         row = summarise(c, len(texts), real_tokens, ref)
         assert c.vectors is not None
         cos = cosines(c.vectors, reference.vectors)
@@ -377,8 +375,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"batch-1 queries: {len(queries)} of {np.mean(query_tokens):.1f} tokens on average; "
         f"{args.repeat} alternating rounds"
     )
-    sweep_text = ", ".join(f"{b}: {len(texts) / statistics.median(s):.1f} texts/s" for b, s in sweep.items())
-    print(f"sentence-transformers batch sweep: {sweep_text} -> best {best}")
+    sweep_text = ", ".join(
+        f"{b}: {len(texts) / statistics.median(c.corpus_seconds):.1f}"
+        for b, c in zip(args.st_batch_sizes, st_contenders, strict=True)
+    )
+    print(f"sentence-transformers texts/s by batch size (median, same rounds): {sweep_text} -> best {best}")
     print()
     print(render(rows, f"sentence-transformers (batch {best})"))
     for name, reason in skipped.items():
@@ -396,7 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "over_limit": int(sum(n > spec.max_tokens for n in full_lengths)),
             },
             "repeat": args.repeat,
-            "st_batch_sweep": {str(b): s for b, s in sweep.items()},
+            "st_batch_sweep": {
+                str(b): c.corpus_seconds for b, c in zip(args.st_batch_sizes, st_contenders, strict=True)
+            },
             "st_best_batch": best,
             "rows": rows,
             "skipped": skipped,
