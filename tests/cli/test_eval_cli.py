@@ -72,7 +72,8 @@ def test_sts_compare_table_and_saved_json(
     assert code == 0
     assert "Spearman" in out and "max_tokens=5" in out and "dimensions=8" in out
     data = json.loads(saved.read_text())
-    assert [row["config"] for row in data["results"]] == ["default", "max_tokens=5", "dimensions=8"]
+    labels = ["threads=1", "threads=1,max_tokens=5", "threads=1,dimensions=8"]  # base flags show in labels
+    assert [row["config"] for row in data["results"]] == labels
     assert data["results"][0]["delta"] == 0.0
     assert data["results"][1]["details"]["truncated_texts"] > 0
 

@@ -32,7 +32,7 @@ def test_parse_config_types_values() -> None:
         ("colour=red", "unknown configuration key 'colour'"),
         ("max_tokens=many", "max_tokens must be a whole number"),
         ("dimensions=0", "dimensions must be ≥ 1"),
-        ("backend=tensorrt", "unknown backend 'tensorrt'; choose one of torch"),
+        ("backend=tensorrt", "unknown backend 'tensorrt'; choose one of auto, torch"),
         ("long_input=drop", "unknown long_input 'drop'"),
         ("threads=1,threads=2", "given twice"),
     ],
@@ -40,6 +40,10 @@ def test_parse_config_types_values() -> None:
 def test_parse_config_errors(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config(text)
+
+
+def test_auto_backend_is_accepted() -> None:
+    assert parse_config("backend=auto") == {"backend": "auto"}
 
 
 def test_backends_are_read_from_the_registry_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,15 +77,23 @@ def test_compare_runs_each_configuration_and_shares_runtimes(make_tiny_bert: Cal
         task,
         model,
         ["", "backend=onnx", {"max_tokens": 5}, "dimensions=8", "backend=onnx,dimensions=8"],
-        base=EngineSettings(threads=1),
+        base=EngineSettings(backend="torch", threads=1),
         on_result=lambda r: seen.append(r.config),
     )
-    labels = ["default", "backend=onnx", "max_tokens=5", "dimensions=8", "backend=onnx,dimensions=8"]
+    # labels name the configuration plus what the base changes from the defaults
+    labels = [
+        "backend=torch,threads=1",
+        "backend=onnx,threads=1",
+        "backend=torch,threads=1,max_tokens=5",
+        "backend=torch,threads=1,dimensions=8",
+        "backend=onnx,threads=1,dimensions=8",
+    ]
     assert [r.config for r in reports] == labels
     assert sorted(seen) == sorted(labels)
     assert [r.details["settings"]["backend"] for r in reports] == ["torch", "onnx", "torch", "torch", "onnx"]
-    assert runtimes["default"] == runtimes["max_tokens=5"] == runtimes["dimensions=8"]
-    assert runtimes["backend=onnx"] == runtimes["backend=onnx,dimensions=8"] != runtimes["default"]
+    first, onnx, cut, narrow, onnx_narrow = labels
+    assert runtimes[first] == runtimes[cut] == runtimes[narrow]
+    assert runtimes[onnx] == runtimes[onnx_narrow] != runtimes[first]
     assert reports[2].details["settings"]["max_tokens"] == 5 and reports[2].details["truncated_texts"] > 0
     assert reports[3].details["settings"]["dimensions"] == 8
     # the same model on two runtimes scores the same

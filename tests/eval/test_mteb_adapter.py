@@ -20,7 +20,9 @@ from .helpers import write_beir
 
 @pytest.fixture(scope="module")
 def prompted(make_tiny_bert: Callable[..., Path]) -> embedlab.Embedder:
-    return embedlab.load(str(make_tiny_bert(prompts={"query": "query: ", "passage": "passage: "})), threads=1)
+    return embedlab.load(
+        str(make_tiny_bert(prompts={"query": "query: ", "passage": "passage: "})), backend="torch", threads=1
+    )
 
 
 def test_encode_reads_batches_and_applies_prompts(prompted: embedlab.Embedder) -> None:

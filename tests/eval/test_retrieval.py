@@ -165,12 +165,14 @@ def test_excluded_documents_are_never_retrieved() -> None:
 
 @pytest.fixture(scope="module")
 def tiny(make_tiny_bert: Callable[..., Path]) -> embedlab.Embedder:
-    return embedlab.load(str(make_tiny_bert()), threads=1)
+    return embedlab.load(str(make_tiny_bert()), backend="torch", threads=1)
 
 
 @pytest.fixture(scope="module")
 def prompted(make_tiny_bert: Callable[..., Path]) -> embedlab.Embedder:
-    return embedlab.load(str(make_tiny_bert(prompts={"query": "query: ", "passage": "passage: "})), threads=1)
+    return embedlab.load(
+        str(make_tiny_bert(prompts={"query": "query: ", "passage": "passage: "})), backend="torch", threads=1
+    )
 
 
 WORDS = [

@@ -111,7 +111,7 @@ PAIRS = StsData(
 
 @pytest.fixture(scope="module")
 def tiny(make_tiny_bert: Callable[..., Path]) -> embedlab.Embedder:
-    return embedlab.load(str(make_tiny_bert()), threads=1)
+    return embedlab.load(str(make_tiny_bert()), backend="torch", threads=1)
 
 
 def test_evaluate_sts_correlates_cosine_with_gold(tiny: embedlab.Embedder) -> None:

@@ -50,11 +50,9 @@ def _split_configs(items: Sequence[str]) -> list[str]:
 
 
 def _label_of(settings: EngineSettings) -> str:
-    from embedlab.eval.compare import CONFIG_KEYS, config_label
+    from embedlab.eval.compare import changed_settings, config_label
 
-    defaults = EngineSettings.model_fields
-    changed = {k: getattr(settings, k) for k in CONFIG_KEYS if getattr(settings, k) != defaults[k].default}
-    return config_label(changed)
+    return config_label(changed_settings(settings))
 
 
 def _run(

@@ -1,7 +1,7 @@
 """Run one task across several configurations and collect the reports (the ``--compare`` table).
 
 A configuration is a short ``key=value`` list, e.g. ``backend=onnx,max_tokens=128,dimensions=256``.
-Keys (:data:`CONFIG_KEYS`): ``backend`` (any name in :data:`embedlab.backends.BACKENDS`), ``device``,
+Keys (:data:`CONFIG_KEYS`): ``backend`` (``auto`` or any name in :data:`embedlab.backends.BACKENDS`), ``device``,
 ``threads``, ``max_tokens``, ``dimensions``, ``long_input``, ``max_batch_tokens``. An empty string is
 the default configuration.
 
@@ -43,7 +43,7 @@ TaskFn = Callable[..., EvalReport]
 def _known_backends() -> tuple[str, ...]:
     from embedlab import backends
 
-    return tuple(backends.BACKENDS)  # read now: other modules may register more backends
+    return ("auto", *backends.BACKENDS)  # read now: other modules may register more backends
 
 
 def parse_config(text: str) -> dict[str, Any]:
@@ -102,6 +102,12 @@ def _as_config(item: Mapping[str, Any] | str) -> dict[str, Any]:
     return parse_config(",".join(f"{k}={v}" for k, v in item.items() if v is not None))
 
 
+def changed_settings(settings: EngineSettings) -> dict[str, Any]:
+    """The :data:`CONFIG_KEYS` fields of ``settings`` that differ from the field defaults."""
+    fields = EngineSettings.model_fields
+    return {key: getattr(settings, key) for key in CONFIG_KEYS if getattr(settings, key) != fields[key].default}
+
+
 def _settings(base: EngineSettings, model: str | None, config: Mapping[str, Any]) -> EngineSettings:
     values = {**base.model_dump(), **({"model": model} if model is not None else {}), **config}
     try:
@@ -126,6 +132,8 @@ def compare(
         model: model name or path (None: the default model), loaded once.
         configs: configurations as dicts or ``key=value,...`` strings; the first is the baseline
             that deltas are measured against. Every configuration is validated before any runs.
+            Each report's label lists the configuration's keys plus whatever ``base`` changes from
+            the defaults (``default`` when nothing is changed).
         base: settings the configurations start from (default: ``EngineSettings()``, i.e. the
             environment).
         on_result: called with each report as soon as it is ready.
@@ -154,7 +162,8 @@ def compare(
         runtime = create_backend(backend, spec, device=device, threads=threads)
         for index in members:
             embedder = Embedder(spec, runtime, tokenizer, settings[index])
-            report = task_fn(embedder, config_label=config_label(parsed[index]))
+            label = config_label({**changed_settings(base_settings), **parsed[index]})
+            report = task_fn(embedder, config_label=label)
             reports[index] = report
             if on_result is not None:
                 on_result(report)
