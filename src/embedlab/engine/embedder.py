@@ -251,7 +251,13 @@ class Embedder:
         if prefix:
             items = [prefix + text for text in items]
         policy = long_input or self.settings.long_input
-        return tokenize_texts(self.tokenizer, items, limit, policy, self.settings.chunk_overlap)
+        prompt_tokens = 0
+        if prefix and not self.spec.include_prompt:
+            # as sentence-transformers: [CLS] + the prompt's tokens are masked out of pooling
+            prompt_tokens = len(self.tokenizer.encode(prefix, add_special_tokens=True).ids) - 1
+        return tokenize_texts(
+            self.tokenizer, items, limit, policy, self.settings.chunk_overlap, prompt_tokens=prompt_tokens
+        )
 
     def encode_segments(self, segments: Sequence[Segment]) -> BatchOutput:
         """Stage 2 (core): pad ``segments`` into ONE batch, run the backend, pool.
@@ -262,7 +268,12 @@ class Embedder:
         t0 = time.perf_counter()
         hidden = self.backend.forward(batch)
         t1 = time.perf_counter()
-        pooled = pool(hidden, batch.attention_mask, self.spec.pooling)
+        mask = batch.attention_mask
+        if any(s.pool_skip for s in segments):
+            mask = mask.copy()
+            for row, segment in enumerate(segments):
+                mask[row, : segment.pool_skip] = 0
+        pooled = pool(hidden, mask, self.spec.pooling)
         return BatchOutput(pooled, int(batch.input_ids.size), t1 - t0, time.perf_counter() - t1)
 
     def finish(

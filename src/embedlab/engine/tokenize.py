@@ -34,12 +34,15 @@ class Segment:
         ids: token ids (special tokens included), length ≤ max_tokens.
         type_ids: segment ids, same length as ``ids``.
         weight: content tokens in this window (for the token-weighted mean of chunks).
+        pool_skip: leading tokens left out of pooling (the prompt, for models whose pooling
+            excludes it: sentence-transformers' ``include_prompt=False``).
     """
 
     text_index: int
     ids: list[int]
     type_ids: list[int]
     weight: int
+    pool_skip: int = 0
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ def tokenize_texts(
     max_tokens: int,
     policy: LongInputPolicy = "truncate",
     overlap: int = 32,
+    prompt_tokens: int = 0,
 ) -> TokenizedTexts:
     """Tokenise ``texts`` (already validated, prompts already added) in one batched call.
 
@@ -145,6 +149,7 @@ def tokenize_texts(
         max_tokens: the per-sequence limit, special tokens included.
         policy: what to do with longer texts (see the module docstring).
         overlap: tokens shared by consecutive chunk windows (``chunk`` only), capped at half a window.
+        prompt_tokens: leading tokens of each text's first window to leave out of pooling (0: none).
 
     Raises:
         InputTooLongError: under ``error``, for the first text over the limit.
@@ -169,7 +174,7 @@ def tokenize_texts(
         length = len(encoding.ids)
         input_tokens.append(length)
         if length <= max_tokens:
-            segments.append(Segment(index, encoding.ids, encoding.type_ids, length - n_special))
+            segments.append(Segment(index, encoding.ids, encoding.type_ids, length - n_special, prompt_tokens))
             tokens.append(length)
             truncated.append(False)
             continue
@@ -180,8 +185,9 @@ def tokenize_texts(
         processed = tokenizer.post_process(content)
         windows = [processed] if policy == "truncate" else [processed, *processed.overflowing]
         embedded = 0
-        for piece in windows:
-            segments.append(Segment(index, piece.ids, piece.type_ids, len(piece.ids) - n_special))
+        for number, piece in enumerate(windows):
+            skip = prompt_tokens if number == 0 else 0
+            segments.append(Segment(index, piece.ids, piece.type_ids, len(piece.ids) - n_special, skip))
             embedded += len(piece.ids)
         tokens.append(embedded)
         truncated.append(policy == "truncate")
