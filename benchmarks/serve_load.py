@@ -6,7 +6,8 @@ What it measures (the server runs in its own process, started by this script, on
   (texts/s; the reference every server number is divided by);
 - closed-loop clients over keep-alive connections, each sending its next request when the last one
   answered: 1, 16 and 64 clients of single-text requests, and 4 clients of 32-text requests
-  (texts/s, p50 / p99 request latency, ratio to offline);
+  (texts/s, p50 / p99 request latency, ratio to offline), then 4 clients of 32 texts all at the
+  model's token limit (the worst case for memory; its ratio compares unlike texts);
 - the cache: the same 32-text and single-text requests twice, first a miss then a repeat (median
   latency on the client and the server's own ``x-total-time``, miss / repeat ratios);
 - the server's peak RSS (``VmHWM``) after all of it, and whether it mapped libtorch.
@@ -27,6 +28,7 @@ import asyncio
 import json
 import os
 import platform
+import shlex
 import socket
 import statistics
 import subprocess
@@ -170,11 +172,12 @@ def proc_status(pid: int) -> dict[str, float]:
     return values
 
 
-def start_server(backend: str, port: int) -> subprocess.Popen[bytes]:
+def start_server(backend: str, port: int, extra: list[str]) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-m", "embedlab", "serve", "--backend", backend, "--port", str(port),
-        "--max-concurrent-requests", "1024", "--log-level", "warning",
+        "--max-concurrent-requests", "1024", "--log-level", "warning", *extra,
     ]  # fmt: skip
+    print("server:", " ".join(command[1:]), flush=True)
     server = subprocess.Popen(command, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -210,6 +213,9 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=2048, help="texts per throughput scenario (default 2048)")
     parser.add_argument("--repeat", type=int, default=3, help="offline runs (median taken)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--server-args", default="", help="more `embedlab serve` options, e.g. '--max-batch-tokens 2048'"
+    )
     args = parser.parse_args()
 
     n = args.texts
@@ -222,7 +228,7 @@ def main() -> None:
     offline, offline_rss = offline_throughput(args.backend, corpus[6 * n : 7 * n] or pieces[0], args.repeat)
 
     port = free_port()
-    server = start_server(args.backend, port)
+    server = start_server(args.backend, port, shlex.split(args.server_args))
     try:
         after_start = proc_status(server.pid)
         scenarios = [
@@ -230,11 +236,13 @@ def main() -> None:
             Scenario("16 clients x 1 text", 16, 1),
             Scenario("64 clients x 1 text", 64, 1),
             Scenario("4 clients x 32 texts", 4, 32),
+            Scenario("4 clients x 32 long texts", 4, 32),
         ]
-        sizes = {1: min(n, 500), 16: n, 64: n, 4: n}
-        for scenario, texts in zip(scenarios, pieces, strict=False):
+        long_texts = [" ".join(pieces[5][i : i + 12]) for i in range(0, 12 * 128, 12)]  # ≥ 256 tokens each
+        inputs = [pieces[0][:500], pieces[1], pieces[2], pieces[3], long_texts]
+        for scenario, texts in zip(scenarios, inputs, strict=True):
             print(f"server: {scenario.name} ...", flush=True)
-            asyncio.run(run_scenario(port, scenario, texts[: sizes[scenario.clients]]))
+            asyncio.run(run_scenario(port, scenario, texts))
         cache_32 = asyncio.run(measure_cache(port, [cache_texts[i * 32 : (i + 1) * 32] for i in range(20)]))
         cache_1 = asyncio.run(measure_cache(port, [[t] for t in cache_texts[20 * 32 : 20 * 32 + 200]]))
         memory = proc_status(server.pid)
@@ -267,6 +275,7 @@ def main() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         result = {
             "backend": args.backend,
+            "server_args": args.server_args,
             "cores": available_cores(),
             "offline_texts_per_s": offline,
             "scenarios": [

@@ -27,8 +27,12 @@ class ServerSettings(EngineSettings):
     mean what they mean in :class:`EngineSettings`. Server fields:
 
     Attributes:
-        backend: ``onnx``, ``torch``, ``torch-bf16``; None (default) means ONNX, falling back to torch
-            (with a warning) when ONNX Runtime or the export is unavailable.
+        backend: ``onnx``, ``torch``, ``torch-bf16``, ``onnx-int8``; None (default) means ONNX, falling
+            back to torch (with a warning) when ONNX Runtime or the export is unavailable.
+        max_batch_tokens: padded tokens per forward batch; 1024 here (the engine's default is 8192):
+            on CPU bigger batches are no faster, and attention memory grows with batch tokens ×
+            sequence length (32 texts of 256 tokens at 8192 peak at about 720 MB with all-MiniLM-L6-v2
+            on ONNX, at 1024 about 270 MB). Raise it on GPUs.
         host: interface to bind; 127.0.0.1 unless told otherwise.
         port: TCP port.
         api_key: when set, every route except ``/health`` and the static dashboard page needs
@@ -54,6 +58,7 @@ class ServerSettings(EngineSettings):
     model_config = SettingsConfigDict(env_prefix="EMBEDLAB_", extra="ignore")
 
     backend: str | None = None  # type: ignore[assignment]  # None: onnx, else torch
+    max_batch_tokens: int = Field(default=1024, ge=1)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     api_key: SecretStr | None = None
