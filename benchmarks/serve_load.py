@@ -2,8 +2,8 @@
 
 What it measures (the server runs in its own process, started by this script, on 127.0.0.1):
 
-- offline: ``embedlab.load(backend=B).embed(texts)`` in this process, before the server starts
-  (texts/s; the reference every server number is divided by);
+- offline: ``embedlab.load(backend=B).embed(texts)`` in this process while the server idles
+  (texts/s, same ``max_batch_tokens`` as the server; the reference every server number is divided by);
 - closed-loop clients over keep-alive connections, each sending its next request when the last one
   answered: 1, 16 and 64 clients of single-text requests, and 4 clients of 32-text requests
   (texts/s, p50 / p99 request latency, ratio to offline), then 4 clients of 32 texts all at the
@@ -12,13 +12,15 @@ What it measures (the server runs in its own process, started by this script, on
   latency on the client and the server's own ``x-total-time``, miss / repeat ratios);
 - the server's peak RSS (``VmHWM``) after all of it, and whether it mapped libtorch.
 
+Each of ``--rounds`` rounds runs offline once and then every scenario, so noise from other processes
+lands on one round of everything rather than on one contender; ratios are per round, then the median.
 Texts are the deterministic mixed-length corpus of ``embedlab.bench.corpus`` (about 32 tokens per text
 with all-MiniLM-L6-v2), different texts in every scenario so that throughput runs never hit the cache.
 The load generator shares the machine's CPUs with the server (a lean asyncio HTTP/1.1 client keeps its
 cost down); on a small or busy machine, numbers are noisy, ratios less so.
 
     flock /tmp/embedlab-heavy.lock .venv/bin/python benchmarks/serve_load.py --json out/serve_load.json
-    .venv/bin/python benchmarks/serve_load.py --backend torch --texts 2000
+    .venv/bin/python benchmarks/serve_load.py --backend onnx-int8 --rounds 5
 """
 
 from __future__ import annotations
@@ -34,32 +36,53 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import embedlab
 from embedlab.backends.threads import available_cores
 from embedlab.bench.corpus import generate_corpus
+from embedlab.server.settings import ServerSettings
 
 
 @dataclass
 class Scenario:
-    """One measured load: ``clients`` closed-loop clients sending ``texts_per_request`` texts each time."""
+    """One load: ``clients`` closed-loop clients sending ``texts_per_request`` texts each time.
+
+    Per round: texts/s and its ratio to the offline run of the same round; latencies pooled.
+    """
 
     name: str
     clients: int
     texts_per_request: int
-    requests: int = 0
-    texts: int = 0
-    seconds: float = 0.0
-    p50_ms: float = 0.0
-    p99_ms: float = 0.0
+    rates: list[float] = field(default_factory=list)
+    ratios: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
     errors: int = 0
 
     @property
     def texts_per_second(self) -> float:
-        return self.texts / self.seconds if self.seconds else 0.0
+        return statistics.median(self.rates) if self.rates else 0.0
+
+    @property
+    def vs_offline(self) -> float:
+        return statistics.median(self.ratios) if self.ratios else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "clients": self.clients,
+            "texts_per_request": self.texts_per_request,
+            "texts_per_s_median": self.texts_per_second,
+            "texts_per_s_rounds": self.rates,
+            "vs_offline_median": self.vs_offline,
+            "vs_offline_rounds": self.ratios,
+            "p50_ms": percentile(self.latencies, 50) * 1000,
+            "p99_ms": percentile(self.latencies, 99) * 1000,
+            "requests": len(self.latencies),
+            "errors": self.errors,
+        }
 
 
 class Connection:
@@ -96,38 +119,29 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def run_scenario(port: int, scenario: Scenario, texts: list[str]) -> Scenario:
-    """Send ``texts`` in requests of ``texts_per_request`` from ``clients`` closed-loop clients."""
+async def run_scenario(port: int, scenario: Scenario, texts: list[str]) -> float:
+    """Send ``texts`` in requests of ``texts_per_request`` from ``clients`` closed-loop clients; texts/s."""
     size = scenario.texts_per_request
     requests = [texts[i : i + size] for i in range(0, len(texts) - size + 1, size)]
     queue: asyncio.Queue[list[str]] = asyncio.Queue()
     for request in requests:
         queue.put_nowait(request)
-    latencies: list[float] = []
-    errors = 0
 
     async def client() -> None:
-        nonlocal errors
         connection = Connection(port)
         try:
             while not queue.empty():
                 batch = queue.get_nowait()
                 started = time.perf_counter()
                 status, _, _ = await connection.post("/v1/embeddings", {"input": batch})
-                latencies.append(time.perf_counter() - started)
-                errors += status != 200
+                scenario.latencies.append(time.perf_counter() - started)
+                scenario.errors += status != 200
         finally:
             connection.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(scenario.clients)))
-    scenario.seconds = time.perf_counter() - started
-    scenario.requests = len(requests)
-    scenario.texts = len(requests) * size
-    scenario.p50_ms = percentile(latencies, 50) * 1000
-    scenario.p99_ms = percentile(latencies, 99) * 1000
-    scenario.errors = errors
-    return scenario
+    return len(requests) * size / (time.perf_counter() - started)
 
 
 async def measure_cache(port: int, batches: list[list[str]]) -> dict[str, float]:
@@ -195,56 +209,63 @@ def start_server(backend: str, port: int, extra: list[str]) -> subprocess.Popen[
     raise SystemExit("the server did not become healthy in 180 s")
 
 
-def offline_throughput(backend: str, texts: list[str], repeat: int) -> tuple[float, float]:
-    """Median texts/s of ``embed(texts)`` over ``repeat`` runs, and this process's peak RSS (MB)."""
-    model = embedlab.load(backend=backend)
-    model.embed(texts[:64])  # warm up
-    rates = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        model.embed(texts)
-        rates.append(len(texts) / (time.perf_counter() - started))
-    return statistics.median(rates), proc_status(os.getpid())["VmHWM"]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="onnx", help="backend of the server and the offline run (default onnx)")
-    parser.add_argument("--texts", type=int, default=2048, help="texts per throughput scenario (default 2048)")
-    parser.add_argument("--repeat", type=int, default=3, help="offline runs (median taken)")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--texts", type=int, default=1024, help="texts per scenario and round (default 1024)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of offline + every scenario (medians taken)")
     parser.add_argument(
-        "--server-args", default="", help="more `embedlab serve` options, e.g. '--max-batch-tokens 2048'"
+        "--max-batch-tokens",
+        type=int,
+        default=ServerSettings.model_fields["max_batch_tokens"].default,
+        help="for the server and the offline run alike (default: the server's default)",
     )
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--server-args", default="", help="more `embedlab serve` options, e.g. '--cache-entries 0'")
     args = parser.parse_args()
 
-    n = args.texts
-    corpus = generate_corpus(n * 7 + 64 * 40, seed=11)
+    n, rounds = args.texts, args.rounds
+    single = min(n, 300)
+    per_round = n + single + 3 * n + 12 * 128
+    corpus = generate_corpus(rounds * per_round + 840, seed=11)
     assert len(set(corpus)) == len(corpus)
-    pieces = [corpus[i * n : (i + 1) * n] for i in range(6)]
-    cache_texts = corpus[6 * n :]
+    scenarios = [
+        Scenario("1 client x 1 text", 1, 1),
+        Scenario("16 clients x 1 text", 16, 1),
+        Scenario("64 clients x 1 text", 64, 1),
+        Scenario("4 clients x 32 texts", 4, 32),
+        Scenario("4 clients x 32 long texts", 4, 32),
+    ]
 
-    print(f"offline: embedlab.load(backend={args.backend!r}).embed({n} texts) x {args.repeat} ...", flush=True)
-    offline, offline_rss = offline_throughput(args.backend, corpus[6 * n : 7 * n] or pieces[0], args.repeat)
-
+    print(f"offline model: embedlab.load(backend={args.backend!r}, max_batch_tokens={args.max_batch_tokens})")
+    model = embedlab.load(backend=args.backend, max_batch_tokens=args.max_batch_tokens)
+    model.embed(corpus[:64])  # warm up
+    offline_rates: list[float] = []
+    extra = ["--max-batch-tokens", str(args.max_batch_tokens), *shlex.split(args.server_args)]
     port = free_port()
-    server = start_server(args.backend, port, shlex.split(args.server_args))
+    server = start_server(args.backend, port, extra)
     try:
         after_start = proc_status(server.pid)
-        scenarios = [
-            Scenario("1 client x 1 text", 1, 1),
-            Scenario("16 clients x 1 text", 16, 1),
-            Scenario("64 clients x 1 text", 64, 1),
-            Scenario("4 clients x 32 texts", 4, 32),
-            Scenario("4 clients x 32 long texts", 4, 32),
-        ]
-        long_texts = [" ".join(pieces[5][i : i + 12]) for i in range(0, 12 * 128, 12)]  # ≥ 256 tokens each
-        inputs = [pieces[0][:500], pieces[1], pieces[2], pieces[3], long_texts]
-        for scenario, texts in zip(scenarios, inputs, strict=True):
-            print(f"server: {scenario.name} ...", flush=True)
-            asyncio.run(run_scenario(port, scenario, texts))
-        cache_32 = asyncio.run(measure_cache(port, [cache_texts[i * 32 : (i + 1) * 32] for i in range(20)]))
-        cache_1 = asyncio.run(measure_cache(port, [[t] for t in cache_texts[20 * 32 : 20 * 32 + 200]]))
+        for round_index in range(rounds):
+            texts = iter(corpus[round_index * per_round : (round_index + 1) * per_round])
+            offline_texts = [next(texts) for _ in range(n)]
+            started = time.perf_counter()
+            model.embed(offline_texts)  # the server idles meanwhile
+            offline = n / (time.perf_counter() - started)
+            offline_rates.append(offline)
+            print(f"round {round_index + 1}/{rounds}: offline {offline:.1f} texts/s", flush=True)
+            for scenario in scenarios:
+                if scenario.name.endswith("long texts"):  # 12 corpus texts each: over the 256-token limit
+                    batch = [" ".join(next(texts) for _ in range(12)) for _ in range(128)]
+                else:
+                    batch = [next(texts) for _ in range(single if scenario.clients == 1 else n)]
+                rate = asyncio.run(run_scenario(port, scenario, batch))
+                scenario.rates.append(rate)
+                scenario.ratios.append(rate / offline)
+                print(f"  {scenario.name}: {rate:.1f} texts/s ({rate / offline:.2f}x)", flush=True)
+        tail = corpus[rounds * per_round :]
+        cache_32 = asyncio.run(measure_cache(port, [tail[i * 32 : (i + 1) * 32] for i in range(20)]))
+        cache_1 = asyncio.run(measure_cache(port, [[t] for t in tail[640:840]]))
         memory = proc_status(server.pid)
         torch_mapped = "libtorch" in Path(f"/proc/{server.pid}/maps").read_text()
     finally:
@@ -252,14 +273,20 @@ def main() -> None:
         server.wait(30)
 
     width = max(len(s.name) for s in scenarios)
+    offline_median = statistics.median(offline_rates)
     print()
-    print(f"backend {args.backend}, {available_cores()} cores, {platform.processor() or platform.machine()}")
-    print(f"{'offline embed()':<{width}}  {offline:8.1f} texts/s")
+    print(
+        f"backend {args.backend}, max_batch_tokens {args.max_batch_tokens}, {available_cores()} cores, "
+        f"{platform.processor() or platform.machine()}; medians of {rounds} rounds"
+    )
+    rounds_text = ", ".join(f"{r:.0f}" for r in offline_rates)
+    print(f"{'offline embed()':<{width}}  {offline_median:8.1f} texts/s  (rounds: {rounds_text})")
     print(f"{'scenario':<{width}}  {'texts/s':>8}  {'vs offline':>10}  {'p50 ms':>8}  {'p99 ms':>8}  errors")
-    for s in scenarios:
-        ratio = s.texts_per_second / offline
+    for sc in scenarios:
+        row = sc.summary()
         print(
-            f"{s.name:<{width}}  {s.texts_per_second:8.1f}  {ratio:9.2f}x  {s.p50_ms:8.1f}  {s.p99_ms:8.1f}  {s.errors}"
+            f"{sc.name:<{width}}  {sc.texts_per_second:8.1f}  {sc.vs_offline:9.2f}x  "
+            f"{row['p50_ms']:8.1f}  {row['p99_ms']:8.1f}  {sc.errors}"
         )
     for label, cache in (("32-text request", cache_32), ("1-text request", cache_1)):
         print(
@@ -269,19 +296,19 @@ def main() -> None:
         )
     print(
         f"server memory: peak RSS {memory['VmHWM']:.0f} MB (after start-up {after_start['VmHWM']:.0f} MB, "
-        f"now {memory['VmRSS']:.0f} MB); libtorch mapped: {torch_mapped}; offline process peak {offline_rss:.0f} MB"
+        f"now {memory['VmRSS']:.0f} MB); libtorch mapped: {torch_mapped}"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         result = {
             "backend": args.backend,
+            "max_batch_tokens": args.max_batch_tokens,
             "server_args": args.server_args,
             "cores": available_cores(),
-            "offline_texts_per_s": offline,
-            "scenarios": [
-                {**asdict(s), "texts_per_s": s.texts_per_second, "vs_offline": s.texts_per_second / offline}
-                for s in scenarios
-            ],
+            "rounds": rounds,
+            "offline_texts_per_s_median": offline_median,
+            "offline_texts_per_s_rounds": offline_rates,
+            "scenarios": [sc.summary() for sc in scenarios],
             "cache_32_texts": cache_32,
             "cache_1_text": cache_1,
             "server_peak_rss_mb": memory["VmHWM"],
