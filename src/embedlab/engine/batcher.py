@@ -4,8 +4,9 @@ How a request flows (TEI / Infinity style)::
 
     embed(texts, options)                       asyncio, in the server's event loop
       └─ admission: a bounded count of requests in flight → OverloadedError (429) beyond it
-      └─ tokenizer step (thread pool): validate; look up the cache; join texts already in flight;
-         Embedder.prepare the rest into segments; enqueue them (bounded: OverloadedError when full)
+      └─ tokenizer step (a thread; small requests inline): validate; look up the cache; join texts
+         already in flight; Embedder.prepare the rest into segments; enqueue them (bounded:
+         OverloadedError when full)
     worker thread (exactly one):
       └─ assemble a batch from the queue: the oldest waiting segment and its neighbours in length
          (plan_batches over a window of the queue: a token budget with length bucketing)
@@ -56,6 +57,17 @@ log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
 HealthStatus = Literal["ok", "starting", "stuck", "dead", "failing", "stopped"]
+
+
+INLINE_MAX_TEXTS = 16  # requests this small are tokenised in the event loop's thread ...
+INLINE_MAX_CHARS = 4096  # ... if their texts hold at most this many characters in all
+
+
+def _is_small(texts: Sequence[str]) -> bool:
+    """Whether the tokenizer step of ``texts`` costs less than handing it to a thread (tens of µs)."""
+    if not isinstance(texts, list | tuple) or len(texts) > INLINE_MAX_TEXTS:
+        return False
+    return sum(len(t) if isinstance(t, str) else INLINE_MAX_CHARS for t in texts) <= INLINE_MAX_CHARS
 
 
 @dataclass(frozen=True)
@@ -446,12 +458,15 @@ class DynamicBatcher:
                 raise WorkerUnavailableError("the model is still warming up; retry shortly", retry_after=2)
             resolved = self._resolve(options)
             loop = asyncio.get_running_loop()
-            staged = loop.run_in_executor(self._tokenizer_pool, self._stage, texts, resolved)
-            try:
-                ticket = await asyncio.shield(staged)
-            except asyncio.CancelledError:
-                staged.add_done_callback(self._release_when_staged)
-                raise
+            if _is_small(texts):  # cheaper here than a hop to the tokenizer thread and back
+                ticket = self._stage(texts, resolved)
+            else:
+                staged = loop.run_in_executor(self._tokenizer_pool, self._stage, texts, resolved)
+                try:
+                    ticket = await asyncio.shield(staged)
+                except asyncio.CancelledError:
+                    staged.add_done_callback(self._release_when_staged)
+                    raise
             try:
                 waiter = self._bridge(loop, [job for _, job in ticket.jobs])
                 try:
