@@ -85,4 +85,5 @@ def test_rss_sampler_sees_an_allocation() -> None:
         before = rss.peak
         block = np.ones(50 * 2**20 // 8)  # 50 MB, touched
         block += 1
-    assert rss.peak >= before + 40 * 2**20 and rss.start == before
+    assert rss.start <= before  # the start is sampled on entry; a later sample may already be a page higher
+    assert rss.peak >= rss.start + 40 * 2**20
