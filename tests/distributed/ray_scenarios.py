@@ -121,6 +121,7 @@ def main(model_dir: str, other_model_dir: str, work: Path) -> dict[str, Any]:
         "tokens_match": tokens == [expected.tokens[k] for k in order],
         "parts_written": first.parts_written,
         "workers": len(first.workers),
+        "worker_parts": sum(w.parts for w in first.workers.values()),
         "report_texts": first.texts,
         "summary": first.summary(),
         "manifest": json.loads((work / "out" / "_manifest.json").read_text()),

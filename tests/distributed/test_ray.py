@@ -56,7 +56,9 @@ def test_vectors_and_ids_equal_the_local_path(scenarios: Any) -> None:
     assert equal["max_abs_diff"] <= 1e-6
     assert equal["tokens_match"]
     assert equal["parts_written"] == 8  # 3 x 800 rows in parts of 400, and 600 rows in 2 parts
-    assert equal["workers"] == 2
+    # a pool of 2 actors: which of them takes each part is Ray's choice (a ready actor may take all 8)
+    assert 1 <= equal["workers"] <= 2
+    assert equal["worker_parts"] == 8
     assert "3000 texts" in equal["summary"] and "tokens/s" in equal["summary"]
     model = equal["manifest"]["model"]
     assert model["backend"] == "torch" and model["dim"] == 32 and len(model["fingerprint"]) == 64
