@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import embedlab
+from embedlab.backends.graph_files import data_file
 from embedlab.backends.onnx_export import GRAPH_FILE, cached_or_export, export_dir
 from embedlab.errors import BackendUnavailableError
 from embedlab.models.resolve import ResolvedModel
@@ -31,6 +32,14 @@ def test_export_is_cached_and_reused(tmp_path: Path, tiny_bert_dir: Path) -> Non
     meta = json.loads((first.parent / "meta.json").read_text())
     assert meta["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
     assert first.parent == export_dir(spec, tmp_path)
+    # weights live in one external-data file that ONNX Runtime memory-maps; only small tensors stay inline
+    import onnx
+
+    graph = onnx.load(str(first), load_external_data=False).graph
+    inline = [t.name for t in graph.initializer if t.data_location != onnx.TensorProto.EXTERNAL]
+    assert all(len(t.raw_data) <= 1024 for t in graph.initializer if t.name in inline)
+    assert len(inline) < len(graph.initializer) and data_file(first).stat().st_size > 64 * 1024
+    assert [p.name for p in first.parent.iterdir() if p.name.startswith(".")] == []  # no scratch left behind
     again = cached_or_export(spec, tmp_path)
     assert again == first and again.stat().st_mtime_ns == stamp
 
@@ -86,5 +95,6 @@ def test_int8_backend_is_close_and_cached(tiny_bert_dir: Path) -> None:
     vectors = first.embed(TEXTS)
     assert ((vectors * exact).sum(1) > 0.95).all()
     assert not np.allclose(vectors, exact, atol=1e-6)  # really quantised
+    assert data_file(graph).is_file()
     again = embedlab.load(str(tiny_bert_dir), backend="onnx-int8")
     assert again.backend.graph == graph and graph.stat().st_mtime_ns == stamp  # type: ignore[attr-defined]

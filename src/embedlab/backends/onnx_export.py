@@ -4,7 +4,8 @@ The graph takes ``input_ids``, ``attention_mask`` (and ``token_type_ids`` when t
 each (batch, seq_len) int64 with both axes dynamic, and returns ``token_embeddings`` of shape
 (batch, seq_len, hidden) float32. Pooling stays outside the graph, shared with every backend.
 
-Files are cached under ``<cache root>/onnx/<model name>/<key>/model.onnx`` where the key hashes the
+Files are cached under ``<cache root>/onnx/<model name>/<key>/model.onnx`` (weights in ``model.onnx.data``
+next to it, see :mod:`graph_files`) where the key hashes the
 model's files (config, tokenizer, weights), the export recipe version and the opset, so a changed
 model or recipe never reuses a stale graph.
 """
@@ -14,20 +15,21 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 import re
+import shutil
 import tempfile
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
+from embedlab.backends.graph_files import rewrite_graph
 from embedlab.errors import BackendUnavailableError, ExportError
 from embedlab.models.resolve import model_fingerprint
 from embedlab.models.spec import ModelSpec
 from embedlab.paths import cache_root
 
-EXPORT_RECIPE = "3"  # bump when the export code changes what the graph computes
+EXPORT_RECIPE = "4"  # bump when the export code changes what the graph computes or how it is stored
 OPSET = 17
 GRAPH_FILE = "model.onnx"
 
@@ -83,8 +85,8 @@ def export_onnx(spec: ModelSpec, target_dir: Path) -> Path:
     args = tuple(sample if n != "token_type_ids" else torch.zeros_like(sample) for n in names)
     axes = {n: {0: "batch", 1: "sequence"} for n in [*names, "token_embeddings"]}
     target_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=target_dir)
-    os.close(fd)
+    scratch = Path(tempfile.mkdtemp(prefix=".export-", dir=target_dir))  # torch may write external data here
+    tmp_name = str(scratch / GRAPH_FILE)
     started = time.perf_counter()
     try:
         with warnings.catch_warnings(), torch.no_grad():
@@ -100,11 +102,11 @@ def export_onnx(spec: ModelSpec, target_dir: Path) -> Path:
                 do_constant_folding=True,
                 dynamo=False,
             )
+        final = rewrite_graph(Path(tmp_name), target_dir / GRAPH_FILE)
     except Exception as exc:
-        Path(tmp_name).unlink(missing_ok=True)
         raise ExportError(f"exporting {spec.name} to ONNX failed: {exc}") from exc
-    final = target_dir / GRAPH_FILE
-    os.replace(tmp_name, final)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     meta = {
         "model": spec.name,
         "model_fingerprint": model_fingerprint(spec.path),

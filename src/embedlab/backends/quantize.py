@@ -5,7 +5,8 @@ run time) of the MatMul nodes only. Embedding tables (Gather) stay fp32: quantis
 and buys no speed. On CPUs with AVX512-VNNI the int8 MatMuls run several times faster than fp32.
 Measured quality cost for all-MiniLM-L6-v2: see ``embedlab eval --compare`` and the README table.
 
-Files are cached next to the fp32 graph they come from, keyed by a recipe version, and written atomically.
+Files are cached next to the fp32 graph they come from (graph + external data, see :mod:`graph_files`),
+keyed by a recipe version, and written atomically.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from embedlab.backends.graph_files import rewrite_graph
 from embedlab.errors import BackendUnavailableError, ExportError
 
-QUANT_RECIPE = "1"
+QUANT_RECIPE = "2"  # 2: weights in an external-data file (see graph_files)
 VARIANTS = ("int8",)
 
 
@@ -52,11 +54,11 @@ def quantized_graph(fp32_graph: Path, variant: str = "int8") -> Path:
             op_types_to_quantize=["MatMul"],
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
+        rewrite_graph(Path(tmp), target)
     except Exception as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise ExportError(f"int8 quantisation of {fp32_graph} failed: {exc}") from exc
     finally:
         logging.disable(logging.NOTSET)
-    os.replace(tmp, target)
+        Path(tmp).unlink(missing_ok=True)
     meta.write_text(json.dumps({"variant": variant, "recipe": QUANT_RECIPE, "source": fp32_graph.name}))
     return target
