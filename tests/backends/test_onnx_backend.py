@@ -81,7 +81,7 @@ def test_cuda_without_a_gpu_names_the_fix(tiny_bert_dir: Path) -> None:
 def test_auto_backend_follows_the_hardware(tiny_bert_dir: Path) -> None:
     from embedlab.backends import auto_backend, cpu_has_bf16
 
-    expected = "torch-bf16" if cpu_has_bf16() else "onnx"
+    expected = "hybrid" if cpu_has_bf16() else "onnx"
     assert auto_backend("cpu") == expected
     assert embedlab.load(str(tiny_bert_dir)).backend.name == expected
 

@@ -64,6 +64,9 @@ class OnnxBackend:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
+        # shapes change with every batch: a cached memory pattern per shape only grows memory (measured on the
+        # int8 default model over 300 shapes: 191 -> 157 MB RSS), at no measurable cost in speed
+        options.enable_mem_pattern = False
         provider_options: list[dict[str, Any]] = []
         providers = _providers(device)
         for provider in providers:
