@@ -110,6 +110,9 @@ def serve(
         return
     if replicas != 1 or cache is not None:
         raise ConfigError("--replicas and --cache need --ray (one process serves one engine)")
+    from embedlab.server.process import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before the engine's and uvicorn's threads exist
     app = create_app(settings)
     uvicorn.run(
         app,
