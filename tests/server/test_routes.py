@@ -127,12 +127,16 @@ def test_models_info_and_metrics(client: httpx.Client, tiny_embedder: Embedder) 
         "embedlab_queue_segments",
         "embedlab_batch_segments_bucket",
         "embedlab_batch_tokens_bucket",
+        "embedlab_batch_seconds_bucket",
         'embedlab_request_latency_seconds_bucket{le="0.001",stage="queue"}',
         'embedlab_request_latency_seconds_count{stage="inference"}',
         'embedlab_cache_lookups_total{result="hit"}',
         'embedlab_cache_lookups_total{result="miss"}',
     ):
         assert name in text, name
+    samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("embedlab_batch_s"))
+    assert samples["embedlab_batch_seconds_count"] == samples["embedlab_batch_segments_count"]
+    assert float(samples["embedlab_batch_seconds_sum"]) > 0
     health = client.get("/health")
     assert health.status_code == 200 and health.json()["status"] == "ok"
 

@@ -62,6 +62,12 @@ class ServerMetrics:
             buckets=TOKEN_BUCKETS,
             registry=r,
         )
+        self.batch_seconds = Histogram(
+            "embedlab_batch_seconds",
+            "Wall time of one forward batch (pad, model, pool), seconds",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.batch_failures = Counter("embedlab_batches_failed", "Forward batches that raised", registry=r)
         self.latency = Histogram(
             "embedlab_request_latency_seconds",
@@ -95,6 +101,7 @@ class ServerMetrics:
         self.batch_segments.observe(segments)
         self.batch_tokens.observe(real_tokens)
         self.batch_padded.observe(padded_tokens)
+        self.batch_seconds.observe(seconds)
 
     def on_cache(self, hits: int, misses: int, joined: int) -> None:
         """Record one request's cache look-up."""
