@@ -56,9 +56,3 @@ def rewrite_graph(source: Path, target: Path) -> Path:
     import onnx
 
     return save_graph(onnx.load(str(source)), target)
-
-
-def remove_graph(graph: Path) -> None:
-    """Delete ``graph`` and its data file, if present."""
-    graph.unlink(missing_ok=True)
-    data_file(graph).unlink(missing_ok=True)
