@@ -280,6 +280,9 @@ def test_a_dead_worker_fails_its_batch_and_is_replaced(tiny: Embedder, backend: 
         backend.die = True
         with pytest.raises(WorkerUnavailableError, match="died"):
             await batcher.embed(["the cat"])
+        deadline = time.monotonic() + 10
+        while batcher.health().status == "dead" and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # the request fails first; the watchdog thread replaces the worker next
         health = await batcher.check_health()  # the watchdog started a new worker; a probe proves it
         assert health.status == "ok" and health.restarts == 1
         np.testing.assert_allclose((await batcher.embed(["the cat"])).vectors, tiny.embed(["the cat"]), atol=1e-5)
