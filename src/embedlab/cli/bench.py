@@ -11,10 +11,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from embedlab.cli.options import DeviceOpt, ModelOpt
+from embedlab.cli.options import DeviceOpt, ModelOpt, progress_bar
 
 bench_app = typer.Typer(
     help="Measure throughput, latency, memory and time shares per batch size, length, backend and threads.",
@@ -158,15 +157,7 @@ def bench(
         settings=settings,
     )
     console = Console(stderr=True)
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=quiet,
-        transient=True,
-    ) as bar:
+    with progress_bar(console, quiet, "[progress.description]{task.description}") as bar:
         task = bar.add_task("bench", total=None)
 
         def on_progress(what: str, done: int, total: int) -> None:

@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, settings_from
+from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, progress_bar, settings_from
 
 
 def embed(
@@ -92,15 +91,7 @@ def embed(
         dimensions=dimensions,
     )
     embedder = embedlab.load(settings=settings)
-    with Progress(
-        TextColumn("embedding"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=quiet,
-        transient=True,
-    ) as bar:
+    with progress_bar(console, quiet, "embedding") as bar:
         task = bar.add_task("embed", total=None)
 
         def on_progress(done: int, total: int) -> None:

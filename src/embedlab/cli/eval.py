@@ -10,9 +10,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, settings_from
+from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, progress_bar, settings_from
 from embedlab.errors import OutputError
 from embedlab.settings import EngineSettings
 
@@ -71,15 +70,7 @@ def _run(
     from embedlab.eval.report import comparison_to_dict, report_table
 
     err = Console(stderr=True)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-        transient=True,
-    ) as bar:
+    with progress_bar(err, quiet, "{task.description}") as bar:
         bar_task = bar.add_task("loading", total=None)
         label = {"value": ""}
 

@@ -35,3 +35,24 @@ def settings_from(config: Path | None, **flags: Any) -> EngineSettings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def progress_bar(console: Any, quiet: bool, label: str = "{task.description}") -> Any:
+    """The CLI's one progress bar (label, bar, done/total, time left) on ``console``; hidden when ``quiet``.
+
+    Args:
+        console: a ``rich.console.Console`` (stderr, so piped output stays clean).
+        quiet: draw nothing.
+        label: the text column's format; ``{task.description}`` shows each task's description.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,
+    )

@@ -22,7 +22,6 @@ Ties are broken as trec_eval does (document id descending), see :mod:`embedlab.e
 from __future__ import annotations
 
 import csv
-import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from embedlab.errors import ConfigError, DataFileError, InferenceError
 from embedlab.eval._embedding import EmbedCounters, ProgressFn, check_embed_options, embed_texts, settings_in_effect
 from embedlab.eval.metrics import DEFAULT_K_VALUES, score_rankings
 from embedlab.eval.report import EvalReport
+from embedlab.io.readers import is_number, iter_jsonl
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -78,17 +78,7 @@ def document_text(title: Any, text: Any) -> str:
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataFileError(f"{path}: line {number} is not valid JSON ({exc.msg})") from exc
-                if not isinstance(record, dict):
-                    raise DataFileError(f"{path}: line {number} is not a JSON object")
-                yield number, record
+        yield from iter_jsonl(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise DataFileError(f"cannot read {path}: {exc}") from exc
 
@@ -135,7 +125,7 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
                 query_id, doc_id, grade_text = (
                     (fields[0], fields[1], fields[2]) if len(fields) == 3 else (fields[0], fields[2], fields[3])
                 )
-                if number == 1 and not _is_integer_like(grade_text):
+                if number == 1 and not is_number(grade_text):
                     continue  # header line
                 grade = _parse_grade(grade_text.strip(), where)
                 judged = qrels.setdefault(query_id.strip(), {})
@@ -150,14 +140,6 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
     if not qrels:
         raise DataFileError(f"{path} holds no relevance judgments")
     return qrels
-
-
-def _is_integer_like(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _some(ids: Sequence[str]) -> str:

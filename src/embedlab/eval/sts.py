@@ -35,6 +35,7 @@ from embedlab.errors import ConfigError, DataFileError, InputError
 from embedlab.eval._embedding import EmbedCounters, ProgressFn, check_embed_options, embed_texts, settings_in_effect
 from embedlab.eval.metrics import pearson, spearman
 from embedlab.eval.report import EvalReport
+from embedlab.io.readers import is_number
 
 #: Fields of the STS Benchmark release files, in order (a line may carry more, which are ignored).
 STSB_FIELDS: tuple[str, ...] = ("genre", "file", "year", "id", "score", "sentence1", "sentence2")
@@ -173,7 +174,7 @@ def load_sts(
             handle.seek(0)
             if all(name in header_fields for name in names):
                 rows = list(_header_rows(handle, file, delimiter, names, split))
-            elif delimiter == "\t" and len(header_fields) >= len(STSB_FIELDS) and _is_number(header_fields[4]):
+            elif delimiter == "\t" and len(header_fields) >= len(STSB_FIELDS) and is_number(header_fields[4]):
                 if split is not None:
                     raise ConfigError(f"{file} has no 'split' column, so split={split!r} cannot be applied")
                 rows = list(_stsb_rows(handle, file))
@@ -191,14 +192,6 @@ def load_sts(
         raise DataFileError(f"{file} holds no sentence pairs{where}")
     s1, s2, gold = zip(*rows, strict=True)
     return StsData(list(s1), list(s2), np.asarray(gold, dtype=np.float64), str(file))
-
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
 
 
 def evaluate_sts(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,21 +43,37 @@ def _check_text(value: Any, row: int, field: str | None, path: Path) -> str:
     return value
 
 
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(1-based line number, object) for each non-blank line of a JSON-lines file.
+
+    Raises:
+        DataFileError: a line is not valid JSON or not a JSON object. I/O and decoding errors propagate.
+    """
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFileError(f"{path}: line {number} is not valid JSON ({exc.msg})") from exc
+            if not isinstance(record, dict):
+                raise DataFileError(f"{path}: line {number} is not a JSON object")
+            yield number, record
+
+
+def is_number(value: str) -> bool:
+    """Whether ``value`` parses as a float (to tell a header row from a data row)."""
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _records(path: Path, suffix: str) -> list[dict[str, Any]]:
     if suffix == ".jsonl":
-        rows: list[dict[str, Any]] = []
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataFileError(f"{path}: line {number + 1} is not valid JSON ({exc.msg})") from exc
-                if not isinstance(record, dict):
-                    raise DataFileError(f"{path}: line {number + 1} is not a JSON object")
-                rows.append(record)
-        return rows
+        return [record for _, record in iter_jsonl(path)]
     if suffix in (".csv", ".tsv"):
         with path.open(encoding="utf-8", newline="") as handle:
             return list(csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ","))
