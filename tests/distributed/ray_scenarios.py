@@ -282,6 +282,7 @@ if __name__ == "__main__":
             ray.shutdown()
         except Exception:
             pass
+    # to a file, not stdout: Ray forwards its workers' log lines to the driver's stdout at any moment
+    Path(sys.argv[4]).write_text(json.dumps(report), encoding="utf-8")
     sys.stdout.flush()
-    print("\n" + json.dumps(report))
     os._exit(0)

@@ -36,15 +36,16 @@ def scenarios(
             pytest.fail(f"{tool} is missing: apt-get install -y {package}")
     other = make_tiny_bert(seed=1)
     work = tmp_path_factory.mktemp("ray-work")
-    inner = f"{sys.executable} {SCRIPT} {tiny_bert_dir} {other} {work}"
+    result = tmp_path_factory.mktemp("ray-result") / "report.json"
+    inner = f"{sys.executable} {SCRIPT} {tiny_bert_dir} {other} {work} {result}"
     done = subprocess.run(
         ["unshare", "-n", "sh", "-c", f"ip link set lo up && {inner}"],
         capture_output=True,
         text=True,
         timeout=240,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 0 and result.is_file(), (done.stdout[-2000:], done.stderr[-3000:])
+    report = json.loads(result.read_text(encoding="utf-8"))
     assert "crash" not in report, report.get("crash")
     return report
 
