@@ -1,7 +1,7 @@
 """Run inside a loopback-only network namespace by test_ray.py: one Ray session, every distributed scenario.
 
-Usage: python ray_scenarios.py MODEL_DIR OTHER_MODEL_DIR WORK_DIR. Prints one JSON object on stdout's last
-line: each scenario's observations (the pytest side asserts on them), and every listening TCP socket.
+Usage: python ray_scenarios.py MODEL_DIR OTHER_MODEL_DIR WORK_DIR REPORT_JSON. Writes one JSON object to
+REPORT_JSON: each scenario's observations (the pytest side asserts on them), and every listening TCP socket.
 """
 
 from __future__ import annotations
