@@ -325,7 +325,57 @@ def test_bad_input_and_options_raise_narrow_errors(tiny: Embedder, backend: Faul
     run_with(tiny, backend, body, cache_entries=10)
 
 
+def test_two_workers_run_batches_side_by_side_and_give_the_offline_vectors(
+    tiny: Embedder, backend: FaultyBackend
+) -> None:
+    long = [words(150 + 7 * i, chr(98 + i)) for i in range(6)]  # chunked into windows that land in different batches
+    short = [f"{chr(97 + i % 26)} dog ran {'c ' * (i % 11)}" for i in range(60)]
+
+    async def body(batcher: DynamicBatcher) -> None:
+        backend.hold()
+        calls = backend.calls
+        first = asyncio.ensure_future(batcher.embed(["held one"]))
+        second = asyncio.ensure_future(batcher.embed([words(40, "q")]))
+        await until(lambda: backend.calls == calls + 2)  # both workers are inside forward at once
+        assert batcher.health().busy_s is not None and batcher.queue_segments == 0
+        backend.release()
+        await asyncio.gather(first, second)
+        options = EmbedOptions(long_input="chunk")
+        outcomes = await asyncio.gather(
+            *(batcher.embed([text], options) for text in long), *(batcher.embed([text]) for text in short)
+        )
+        expected = np.vstack([tiny.embed(long, long_input="chunk"), tiny.embed(short)])
+        np.testing.assert_allclose(np.vstack([o.vectors for o in outcomes]), expected, atol=1e-5)
+        assert batcher.health().workers == 2
+
+    run_with(tiny, backend, body, workers=2, max_batch_tokens=96)
+
+
+def test_a_hung_worker_of_two_is_replaced_in_its_slot(tiny: Embedder, backend: FaultyBackend) -> None:
+    async def body(batcher: DynamicBatcher) -> None:
+        backend.hold()
+        calls = backend.calls
+        hung = [asyncio.ensure_future(batcher.embed([text])) for text in ("the cat", words(30, "z"))]
+        await until(lambda: backend.calls == calls + 2)
+        for request in hung:
+            with pytest.raises(WorkerUnavailableError, match="stuck"):
+                await request
+        assert batcher.health().restarts == 2
+        backend.release()
+        health = await batcher.check_health()
+        assert health.status == "ok"
+        texts = [f"after {i}" for i in range(20)]
+        outcomes = await asyncio.gather(*(batcher.embed([t]) for t in texts))
+        np.testing.assert_allclose(np.vstack([o.vectors for o in outcomes]), tiny.embed(texts), atol=1e-5)
+
+    observer = Recorder()
+    run_with(tiny, backend, body, observer=observer, workers=2, inference_timeout_s=0.3)
+    assert observer.restarts == ["stuck", "stuck"]
+
+
 def test_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="workers"):
+        BatcherSettings(workers=0)
     with pytest.raises(ConfigError, match="max_batch_size"):
         BatcherSettings(max_batch_size=0)
     with pytest.raises(ConfigError, match="inference_timeout_s"):

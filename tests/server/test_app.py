@@ -155,8 +155,9 @@ def test_texts_of_a_client_that_disconnected_never_reach_the_model(
     faulty_embedder: tuple[Embedder, FaultyBackend],
 ) -> None:
     embedder, backend = faulty_embedder
+    settings = tiny_settings(workers=1)  # one held worker keeps the next text waiting in the queue
     with (
-        live_server(create_app(tiny_settings(), embedder=embedder)) as server,
+        live_server(create_app(settings, embedder=embedder)) as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
     ):
         batcher = server.state.batcher

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from embedlab.backends.threads import available_cores
 from embedlab.errors import ConfigError
 from embedlab.server.settings import ServerSettings, load_server_settings
 
@@ -57,3 +60,26 @@ def test_unknown_keys_and_bad_values_are_named(tmp_path: Path) -> None:
         load_server_settings(None, max_client_batch=0)
     with pytest.raises(ConfigError, match="port"):
         load_server_settings(None, port=70000)
+
+
+def test_worker_layout_shares_the_cores_out() -> None:
+    cores = available_cores()
+    expected = (2, cores // 2) if cores >= 2 else (1, 1)
+    assert ServerSettings().worker_layout() == expected
+    assert ServerSettings().batcher_settings().workers == expected[0]
+    assert ServerSettings().engine_settings("onnx").threads == expected[1]
+    assert ServerSettings(workers=3).worker_layout() == (3, max(1, cores // 3))
+    assert ServerSettings(threads=1).worker_layout() == (cores, 1)
+    assert ServerSettings(workers=1, threads=4).worker_layout() == (1, 4)
+    assert ServerSettings(device="cuda").worker_layout() == (1, None)
+    with pytest.raises(ValueError):
+        ServerSettings(workers=0)
+
+
+def test_one_core_gets_one_worker() -> None:
+    script = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
+        "from embedlab.server.settings import ServerSettings; print(ServerSettings().worker_layout())"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "(1, 1)"

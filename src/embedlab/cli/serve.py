@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli.options import ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt
+from embedlab.cli.options import ConfigOpt, DeviceOpt, ModelOpt
 from embedlab.errors import ConfigError
 
 
@@ -17,7 +17,13 @@ def serve(
         str | None, typer.Option(help="onnx, torch or torch-bf16 (default: onnx, torch if onnx is unavailable)")
     ] = None,
     device: DeviceOpt = None,
-    threads: ThreadsOpt = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads per inference worker (default: cores / workers)")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Inference workers sharing the model (default: 2 on CPUs with 2+ cores, else 1)"),
+    ] = None,
     host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1; 0.0.0.0 for all)")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (default 8000)")] = None,
     api_key: Annotated[
@@ -82,6 +88,7 @@ def serve(
         backend=backend,
         device=device,
         threads=threads,
+        workers=workers,
         host=host,
         port=port,
         api_key=api_key,

@@ -7,7 +7,7 @@ How a request flows (TEI / Infinity style)::
       └─ tokenizer step (a thread; small requests inline): validate; look up the cache; join texts
          already in flight; Embedder.prepare the rest into segments; enqueue them (bounded:
          OverloadedError when full)
-    worker thread (exactly one):
+    inference workers (``workers`` threads, one batch each at a time, sharing the model):
       └─ assemble a batch from the queue: the oldest waiting segment and its neighbours in length
          (plan_batches over a window of the queue: a token budget with length bucketing)
       └─ Embedder.encode_segments(batch) → pooled rows → per-text futures complete
@@ -15,11 +15,15 @@ How a request flows (TEI / Infinity style)::
     back in embed: wait for the request's texts; Embedder.finish once per request (Matryoshka
     truncation, normalisation) → vectors in the caller's order
 
+Several workers run batches side by side on one shared model (ONNX Runtime sessions and torch modules
+serve concurrent calls): on CPU, two workers of one thread each beat one worker of two threads, because
+single-threaded batches have no per-operator barrier for the server's own threads to stall.
+
 A request whose caller goes away (the server cancels ``embed``) releases its texts; texts nobody waits
 for any more are dropped before inference. A watchdog thread fails a batch that runs longer than
 ``inference_timeout_s`` (its requests get :class:`WorkerUnavailableError`), abandons the stuck thread
-and starts a fresh worker; :meth:`DynamicBatcher.check_health` reports stuck / dead / failing workers
-and otherwise proves health with a real round trip through the queue.
+and starts a fresh worker in its slot; :meth:`DynamicBatcher.check_health` reports stuck / dead /
+failing workers and otherwise proves health with a real round trip through the queue.
 """
 
 from __future__ import annotations
@@ -110,6 +114,7 @@ class BatcherSettings:
         health_max_age_s: a successful batch younger than this proves health without a new probe.
         tokenizer_threads: threads of the tokenizer step.
         assembly_window: oldest queued segments the batcher considers when it assembles a batch.
+        workers: inference worker threads running batches side by side on the one model.
     """
 
     max_batch_tokens: int = 8192
@@ -122,6 +127,7 @@ class BatcherSettings:
     health_max_age_s: float = 10.0
     tokenizer_threads: int = 1
     assembly_window: int = 4096
+    workers: int = 1
 
     def __post_init__(self) -> None:
         for name in ("max_batch_tokens", "max_batch_size", "max_queue_segments", "max_concurrent_requests"):
@@ -129,8 +135,8 @@ class BatcherSettings:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.bucket_ratio is not None and self.bucket_ratio < 1.0:
             raise ConfigError(f"bucket_ratio must be ≥ 1.0, got {self.bucket_ratio}")
-        if self.tokenizer_threads < 1 or self.assembly_window < 1:
-            raise ConfigError("tokenizer_threads and assembly_window must be at least 1")
+        if self.tokenizer_threads < 1 or self.assembly_window < 1 or self.workers < 1:
+            raise ConfigError("tokenizer_threads, assembly_window and workers must be at least 1")
         for name in ("inference_timeout_s", "request_timeout_s", "health_max_age_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
@@ -169,9 +175,10 @@ class WorkerHealth:
             timeout); ``dead`` (the worker thread ended); ``failing`` (the last batch raised);
             ``stopped``.
         last_success_age_s: seconds since a batch last succeeded, or None if none has.
-        busy_s: seconds the current batch has run, or None when idle.
+        busy_s: seconds the longest-running current batch has run, or None when every worker idles.
         last_error: message of the last failure, or None.
         restarts: workers replaced after being stuck or dead.
+        workers: inference worker slots.
         queue_segments: segments waiting for inference.
         in_flight_requests: requests admitted and not yet answered.
     """
@@ -183,6 +190,7 @@ class WorkerHealth:
     restarts: int
     queue_segments: int
     in_flight_requests: int
+    workers: int = 1
 
 
 class BatcherObserver(Protocol):
@@ -263,6 +271,7 @@ class _WorkItem:
 @dataclass
 class _Running:
     batch_id: int
+    slot: int
     generation: int
     started: float
     items: list[_WorkItem]
@@ -292,7 +301,8 @@ class DynamicBatcher:
     """Batches the texts of concurrent requests into token-budget batches for one inference worker.
 
     Args:
-        embedder: the loaded model; only its worker thread calls ``encode_segments``.
+        embedder: the loaded model; only the worker threads call ``encode_segments`` (concurrently when
+            ``settings.workers`` > 1).
         settings: limits and timeouts.
         cache: an exact-match cache of combined vectors, or None for none.
         observer: receives batch / cache / drop / restart events.
@@ -319,9 +329,10 @@ class DynamicBatcher:
         self._live_pending = 0
         self._dead_pending = 0
         self._inflight: InflightTable[bytes, _TextJob] = InflightTable()
-        self._running: _Running | None = None
-        self._generation = 0
-        self._worker_exited = False
+        self._running: dict[int, _Running] = {}  # by worker slot
+        self._generations = [0] * self.settings.workers  # the live worker's generation, by slot
+        self._generation_counter = 0
+        self._exited: set[int] = set()  # slots whose worker thread ended unexpectedly
         self._stopping = False
         self._started = False
         self._ready = False
@@ -345,7 +356,8 @@ class DynamicBatcher:
             if self._started:
                 return
             self._started = True
-            self._spawn_worker_locked()
+            for slot in range(self.settings.workers):
+                self._spawn_worker_locked(slot)
         self._watchdog = threading.Thread(target=self._watchdog_main, name="embedlab-watchdog", daemon=True)
         self._watchdog.start()
 
@@ -356,12 +368,12 @@ class DynamicBatcher:
             pending = list(self._pending)
             self._pending.clear()
             self._live_pending = self._dead_pending = 0
-            running = self._running
+            running = list(self._running.values())
             self._cond.notify_all()
         error = WorkerUnavailableError("the server is shutting down")
         jobs = {id(item.job): item.job for item in pending}
-        if running is not None:
-            jobs.update({id(item.job): item.job for item in running.items})
+        for batch in running:
+            jobs.update({id(item.job): item.job for item in batch.items})
         for job in jobs.values():
             self._settle(job, error=error)
         if self._watchdog is not None:
@@ -666,12 +678,16 @@ class DynamicBatcher:
 
     # -- the worker -----------------------------------------------------------------------------------
 
-    def _spawn_worker_locked(self) -> None:
-        self._generation += 1
-        self._worker_exited = False
-        generation = self._generation
+    def _spawn_worker_locked(self, slot: int) -> None:
+        self._generation_counter += 1
+        generation = self._generation_counter
+        self._generations[slot] = generation
+        self._exited.discard(slot)
         thread = threading.Thread(
-            target=self._worker_main, args=(generation,), name=f"embedlab-worker-{generation}", daemon=True
+            target=self._worker_main,
+            args=(slot, generation),
+            name=f"embedlab-worker-{slot}-{generation}",
+            daemon=True,
         )
         thread.start()
 
@@ -699,21 +715,21 @@ class DynamicBatcher:
         self._live_pending -= len(batch)
         return batch
 
-    def _worker_main(self, generation: int) -> None:
+    def _worker_main(self, slot: int, generation: int) -> None:
         try:
             while True:
                 with self._cond:
                     batch: list[_WorkItem] = []
                     while not batch:
-                        if self._stopping or generation != self._generation:
+                        if self._stopping or generation != self._generations[slot]:
                             return
                         if self._live_pending > 0:
                             batch = self._assemble_locked()
                         else:
                             self._cond.wait()
                     self._batch_counter += 1
-                    running = _Running(self._batch_counter, generation, time.monotonic(), batch)
-                    self._running = running
+                    running = _Running(self._batch_counter, slot, generation, time.monotonic(), batch)
+                    self._running[slot] = running
                     for item in batch:
                         if item.job.started_at is None:
                             item.job.started_at = running.started
@@ -724,11 +740,11 @@ class DynamicBatcher:
         finally:  # a normal exit (stop, replaced) runs no batch; an abnormal one fails the batch it ran
             orphans: list[_TextJob] = []
             with self._cond:
-                if generation == self._generation:
-                    self._worker_exited = True
-                    running_now = self._running
+                if generation == self._generations[slot]:
+                    self._exited.add(slot)
+                    running_now = self._running.get(slot)
                     if running_now is not None and running_now.generation == generation:
-                        self._running = None
+                        del self._running[slot]
                         orphans = list({id(item.job): item.job for item in running_now.items}.values())
                 self._cond.notify_all()
             died = WorkerUnavailableError("the inference worker died while running a batch; it is being replaced")
@@ -749,9 +765,9 @@ class DynamicBatcher:
         seconds = time.monotonic() - t0
         real_tokens = sum(item.length for item in running.items)
         with self._cond:
-            if self._running is not running:  # abandoned by the watchdog; its jobs were failed already
+            if self._running.get(running.slot) is not running:  # abandoned by the watchdog; jobs failed already
                 return
-            self._running = None
+            del self._running[running.slot]
             self._last_outcome_ok = error is None
             if error is None:
                 self._last_success_at = time.monotonic()
@@ -772,13 +788,14 @@ class DynamicBatcher:
     def _complete(self, running: _Running, pooled: FloatArray, seconds: float) -> None:
         """Store pooled rows; finish (combine chunk windows of) every text now complete; cache and wake."""
         finished: list[_TextJob] = []
-        for row, item in zip(pooled, running.items, strict=True):
-            job = item.job
-            job.rows[item.slot] = row
-            job.remaining -= 1
-            job.batch_seconds[running.batch_id] = seconds
-            if job.remaining == 0:
-                finished.append(job)
+        with self._cond:  # a chunked text's windows may finish in batches of two workers at once
+            for row, item in zip(pooled, running.items, strict=True):
+                job = item.job
+                job.rows[item.slot] = row
+                job.remaining -= 1
+                job.batch_seconds[running.batch_id] = seconds
+                if job.remaining == 0:
+                    finished.append(job)
         if not finished:
             return
         rows = np.stack([row for job in finished for row in job.rows if row is not None])
@@ -811,21 +828,22 @@ class DynamicBatcher:
         timeout = self.settings.inference_timeout_s
         with self._cond:
             while not self._stopping:
-                if self._worker_exited:
-                    self._restart_locked("dead", "the inference worker thread ended unexpectedly")
+                if self._exited:
+                    slot = min(self._exited)
+                    self._restart_locked(slot, "dead", "the inference worker thread ended unexpectedly")
                     continue
-                running = self._running
-                if running is None:
+                if not self._running:
                     self._cond.wait()
                     continue
+                running = min(self._running.values(), key=lambda batch: batch.started)
                 overdue = running.started + timeout - time.monotonic()
                 if overdue > 0:
                     self._cond.wait(overdue)
                     continue
-                if self._running is running:
+                if self._running.get(running.slot) is running:
                     n = len(running.items)
                     message = f"the inference worker is stuck: a batch of {n} segments ran over {timeout:g} s"
-                    self._restart_locked("stuck", message)
+                    self._restart_locked(running.slot, "stuck", message)
                     error = WorkerUnavailableError(message, retry_after=max(1, math.ceil(timeout)))
                     for job in {id(item.job): item.job for item in running.items}.values():
                         if not job.cancelled:
@@ -833,13 +851,13 @@ class DynamicBatcher:
                         with contextlib.suppress(Exception):
                             job.future.set_exception(error)
 
-    def _restart_locked(self, reason: str, message: str) -> None:
+    def _restart_locked(self, slot: int, reason: str, message: str) -> None:
         log.error("%s; starting a new worker", message)
-        self._running = None
+        self._running.pop(slot, None)
         self._last_outcome_ok = False
         self._last_error = message
         self._restarts += 1
-        self._spawn_worker_locked()
+        self._spawn_worker_locked(slot)
         self._cond.notify_all()
         self.observer.on_restart(reason)
 
@@ -847,11 +865,11 @@ class DynamicBatcher:
         """A snapshot of the worker (no round trip; see :meth:`check_health`)."""
         now = time.monotonic()
         with self._cond:
-            running = self._running
-            busy = now - running.started if running is not None else None
+            started = [batch.started for batch in self._running.values()]
+            busy = now - min(started) if started else None
             if self._stopping:
                 status: HealthStatus = "stopped"
-            elif self._worker_exited:
+            elif self._exited:
                 status = "dead"
             elif busy is not None and busy > self.settings.inference_timeout_s:
                 status = "stuck"
@@ -870,6 +888,7 @@ class DynamicBatcher:
                 restarts=self._restarts,
                 queue_segments=self._live_pending,
                 in_flight_requests=self._admitted,
+                workers=self.settings.workers,
             )
 
     async def check_health(self) -> WorkerHealth:

@@ -313,6 +313,8 @@ async def info(request: Request) -> Response:
         "spec": spec,
         "backend": embedder.backend.name,
         "device": embedder.backend.device,
+        "workers": state.batcher.settings.workers,
+        "threads_per_worker": embedder.settings.threads,
         "version": embedlab.__version__,
         "ready": state.batcher.ready,
         "uptime_s": round(time.time() - state.started_at, 3),

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
+from embedlab.backends.threads import available_cores
 from embedlab.engine.batcher import BatcherSettings
 from embedlab.errors import ConfigError
 from embedlab.settings import EngineSettings, read_config_file
@@ -22,11 +23,17 @@ class ServerSettings(EngineSettings):
     """How ``embedlab serve`` runs. Every field is settable as ``EMBEDLAB_<FIELD>`` in the environment,
     as a key of the ``--config`` file, and (most) by a flag.
 
-    Engine fields (``model``, ``device``, ``threads``, ``max_batch_tokens``, ``max_batch_size``,
+    Engine fields (``model``, ``device``, ``max_batch_tokens``, ``max_batch_size``,
     ``long_input``, ``chunk_overlap``, ``max_tokens`` (tokens per input), ``dimensions``, ``prompt_name``)
     mean what they mean in :class:`EngineSettings`. Server fields:
 
     Attributes:
+        threads: intra-op CPU threads of each inference worker (see ``workers``).
+        workers: inference workers running batches side by side on the one loaded model. None (default):
+            on CPU, 2 when the process has at least 2 cores (each with half the cores as threads), else
+            1; on CUDA, 1. Measured on 2 cores with all-MiniLM-L6-v2 on ONNX: two 1-thread workers embed
+            16–25% more texts/s than one 2-thread worker, and under 64 concurrent clients they keep the
+            server's own threads from stalling a 2-thread batch's operator barriers.
         backend: ``onnx``, ``torch``, ``torch-bf16``, ``onnx-int8``; None (default) means ONNX, falling
             back to torch (with a warning) when ONNX Runtime or the export is unavailable.
         max_batch_tokens: padded tokens per forward batch; 1024 here (the engine's default is 8192):
@@ -75,13 +82,36 @@ class ServerSettings(EngineSettings):
     cache_path: Path | None = None
     cache_disk_entries: int = Field(default=1_000_000, ge=1)
     tokenizer_threads: int = Field(default=1, ge=1)
+    workers: int | None = Field(default=None, ge=1)
     reject_unknown_fields: bool = True
     log_level: str = "info"
 
+    def worker_layout(self) -> tuple[int, int | None]:
+        """(inference workers, intra-op threads per worker; None: the backend's default).
+
+        Explicit ``workers`` / ``threads`` win; otherwise CPU cores are shared out between 2 workers (1
+        worker with 1 core, or on CUDA, where the threads setting does not apply).
+        """
+        on_cpu = self.device == "cpu"
+        cores = available_cores()
+        workers = self.workers
+        if workers is None:
+            if not on_cpu:
+                workers = 1
+            elif self.threads is not None:
+                workers = max(1, cores // self.threads)
+            else:
+                workers = 2 if cores >= 2 else 1
+        threads = self.threads
+        if threads is None and on_cpu:
+            threads = max(1, cores // workers)
+        return workers, threads
+
     def engine_settings(self, backend: str) -> EngineSettings:
-        """The :class:`EngineSettings` part, with ``backend`` resolved."""
+        """The :class:`EngineSettings` part, with ``backend`` resolved and threads per worker."""
         values = {name: getattr(self, name) for name in EngineSettings.model_fields}
         values["backend"] = backend
+        values["threads"] = self.worker_layout()[1]
         return EngineSettings.model_validate(values)
 
     def batcher_settings(self) -> BatcherSettings:
@@ -96,6 +126,7 @@ class ServerSettings(EngineSettings):
             request_timeout_s=self.request_timeout_s,
             health_max_age_s=self.health_max_age_s,
             tokenizer_threads=self.tokenizer_threads,
+            workers=self.worker_layout()[0],
         )
 
 
