@@ -2,20 +2,24 @@
 
 What it measures (the server runs in its own process, started by this script, on 127.0.0.1):
 
-- offline: ``embedlab.load(backend=B).embed(texts)`` in this process while the server idles
-  (texts/s, same ``max_batch_tokens`` as the server; the reference every server number is divided by);
 - closed-loop clients over keep-alive connections, each sending its next request when the last one
-  answered: 1, 16 and 64 clients of single-text requests, and 4 clients of 32-text requests
-  (texts/s, p50 / p99 request latency, ratio to offline), then 4 clients of 32 texts all at the
-  model's token limit (the worst case for memory; its ratio compares unlike texts);
+  answered: 1, 16 and 64 clients of single-text requests, 4 clients of 32-text requests, and 4 clients
+  of 32 texts all at the model's token limit (the worst case for memory); texts/s and p50 / p99
+  request latency;
+- right before each scenario, the same texts offline in this process while the server idles, twice:
+  ``embedlab.load(backend=B).embed(texts)`` (one model, every core its threads: the library's batch
+  path) and the server's own layout offline (``workers`` models of ``threads_per_worker`` threads
+  from its ``/info``, each embedding an equal share of the texts in its own thread); both with the
+  server's ``max_batch_tokens``. Each scenario's ratio divides its texts/s by each offline figure for
+  the very same texts;
 - the cache: the same 32-text and single-text requests twice, first a miss then a repeat (median
   latency on the client and the server's own ``x-total-time``, miss / repeat ratios);
 - the server's peak RSS (``VmHWM``) after all of it, and whether it mapped libtorch.
 
-Each of ``--rounds`` rounds runs offline once and then every scenario, so noise from other processes
-lands on one round of everything rather than on one contender; ratios are per round, then the median.
-Texts are the deterministic mixed-length corpus of ``embedlab.bench.corpus`` (about 32 tokens per text
-with all-MiniLM-L6-v2), different texts in every scenario so that throughput runs never hit the cache.
+Each of ``--rounds`` rounds runs every scenario next to its offline runs, so noise from other processes
+lands on one pairing rather than on one contender; ratios are per round, then the median. Texts are the
+deterministic mixed-length corpus of ``embedlab.bench.corpus`` (about 32 tokens per text with
+all-MiniLM-L6-v2), different texts in every scenario and round so that server runs never hit the cache.
 The load generator shares the machine's CPUs with the server (a lean asyncio HTTP/1.1 client keeps its
 cost down); on a small or busy machine, numbers are noisy, ratios less so.
 
@@ -35,7 +39,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +63,8 @@ class Scenario:
     clients: int
     texts_per_request: int
     rates: list[float] = field(default_factory=list)
-    ratios: list[float] = field(default_factory=list)
+    offline: list[float] = field(default_factory=list)
+    offline_layout: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
 
@@ -66,8 +73,22 @@ class Scenario:
         return statistics.median(self.rates) if self.rates else 0.0
 
     @property
+    def ratios(self) -> list[float]:
+        """Per round: server texts/s over ``embed()`` texts/s on the same texts."""
+        return [r / o for r, o in zip(self.rates, self.offline, strict=True)]
+
+    @property
+    def layout_ratios(self) -> list[float]:
+        """Per round: server texts/s over the server's worker layout run offline on the same texts."""
+        return [r / o for r, o in zip(self.rates, self.offline_layout, strict=True)]
+
+    @property
     def vs_offline(self) -> float:
         return statistics.median(self.ratios) if self.ratios else 0.0
+
+    @property
+    def vs_layout(self) -> float:
+        return statistics.median(self.layout_ratios) if self.layout_ratios else 0.0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -76,8 +97,12 @@ class Scenario:
             "texts_per_request": self.texts_per_request,
             "texts_per_s_median": self.texts_per_second,
             "texts_per_s_rounds": self.rates,
+            "offline_texts_per_s_rounds": self.offline,
+            "offline_layout_texts_per_s_rounds": self.offline_layout,
             "vs_offline_median": self.vs_offline,
             "vs_offline_rounds": self.ratios,
+            "vs_offline_layout_median": self.vs_layout,
+            "vs_offline_layout_rounds": self.layout_ratios,
             "p50_ms": percentile(self.latencies, 50) * 1000,
             "p99_ms": percentile(self.latencies, 99) * 1000,
             "requests": len(self.latencies),
@@ -109,6 +134,41 @@ class Connection:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+class OfflineLayout:
+    """The server's worker layout without the server: ``workers`` models of ``threads`` threads each,
+    every one embedding an equal share of the texts in its own thread."""
+
+    def __init__(self, backend: str, workers: int, threads: int | None, max_batch_tokens: int, warm: list[str]):
+        self.models = [
+            embedlab.load(backend=backend, threads=threads, max_batch_tokens=max_batch_tokens) for _ in range(workers)
+        ]
+        for model in self.models:
+            model.embed(warm)
+
+    def embed(self, texts: list[str]) -> None:
+        n = len(self.models)
+        threads = [
+            threading.Thread(target=model.embed, args=(texts[i::n],)) for i, model in enumerate(self.models)
+        ]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+def timed_rate(embed: Any, texts: list[str]) -> float:
+    """texts/s of ``embed(texts)``."""
+    started = time.perf_counter()
+    embed(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def server_info(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/info", timeout=10) as answer:
+        info: dict[str, Any] = json.loads(answer.read())
+    return info
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -237,32 +297,35 @@ def main() -> None:
         Scenario("4 clients x 32 long texts", 4, 32),
     ]
 
-    print(f"offline model: embedlab.load(backend={args.backend!r}, max_batch_tokens={args.max_batch_tokens})")
-    model = embedlab.load(backend=args.backend, max_batch_tokens=args.max_batch_tokens)
-    model.embed(corpus[:64])  # warm up
-    offline_rates: list[float] = []
     extra = ["--max-batch-tokens", str(args.max_batch_tokens), *shlex.split(args.server_args)]
     port = free_port()
     server = start_server(args.backend, port, extra)
     try:
         after_start = proc_status(server.pid)
+        info = server_info(port)
+        workers, threads = int(info["workers"]), info["threads_per_worker"]
+        print(f"server layout: {workers} worker(s) x {threads} thread(s); offline: embed() and that layout")
+        model = embedlab.load(backend=args.backend, max_batch_tokens=args.max_batch_tokens)
+        model.embed(corpus[:64])  # warm up
+        layout = OfflineLayout(args.backend, workers, threads, args.max_batch_tokens, corpus[:64])
         for round_index in range(rounds):
             texts = iter(corpus[round_index * per_round : (round_index + 1) * per_round])
-            offline_texts = [next(texts) for _ in range(n)]
-            started = time.perf_counter()
-            model.embed(offline_texts)  # the server idles meanwhile
-            offline = n / (time.perf_counter() - started)
-            offline_rates.append(offline)
-            print(f"round {round_index + 1}/{rounds}: offline {offline:.1f} texts/s", flush=True)
+            print(f"round {round_index + 1}/{rounds}", flush=True)
             for scenario in scenarios:
                 if scenario.name.endswith("long texts"):  # 12 corpus texts each: over the 256-token limit
                     batch = [" ".join(next(texts) for _ in range(12)) for _ in range(128)]
                 else:
                     batch = [next(texts) for _ in range(single if scenario.clients == 1 else n)]
+                scenario.offline.append(timed_rate(model.embed, batch))  # the server idles meanwhile
+                scenario.offline_layout.append(timed_rate(layout.embed, batch))
                 rate = asyncio.run(run_scenario(port, scenario, batch))
                 scenario.rates.append(rate)
-                scenario.ratios.append(rate / offline)
-                print(f"  {scenario.name}: {rate:.1f} texts/s ({rate / offline:.2f}x)", flush=True)
+                print(
+                    f"  {scenario.name}: {rate:.1f} texts/s, {scenario.ratios[-1]:.2f}x embed() "
+                    f"({scenario.offline[-1]:.1f}), {scenario.layout_ratios[-1]:.2f}x the layout offline "
+                    f"({scenario.offline_layout[-1]:.1f})",
+                    flush=True,
+                )
         tail = corpus[rounds * per_round :]
         cache_32 = asyncio.run(measure_cache(port, [tail[i * 32 : (i + 1) * 32] for i in range(20)]))
         cache_1 = asyncio.run(measure_cache(port, [[t] for t in tail[640:840]]))
@@ -273,21 +336,24 @@ def main() -> None:
         server.wait(30)
 
     width = max(len(s.name) for s in scenarios)
-    offline_median = statistics.median(offline_rates)
     print()
     print(
         f"backend {args.backend}, max_batch_tokens {args.max_batch_tokens}, {available_cores()} cores, "
-        f"{platform.processor() or platform.machine()}; medians of {rounds} rounds"
+        f"{platform.processor() or platform.machine()}; server {workers} worker(s) x {threads} thread(s); "
+        f"medians of {rounds} rounds; ratios to offline runs of the same texts"
     )
-    rounds_text = ", ".join(f"{r:.0f}" for r in offline_rates)
-    print(f"{'offline embed()':<{width}}  {offline_median:8.1f} texts/s  (rounds: {rounds_text})")
-    print(f"{'scenario':<{width}}  {'texts/s':>8}  {'vs offline':>10}  {'p50 ms':>8}  {'p99 ms':>8}  errors")
+    print(
+        f"{'scenario':<{width}}  {'texts/s':>8}  {'embed()':>8}  {'layout':>8}  {'vs embed()':>10}  "
+        f"{'vs layout':>9}  {'p50 ms':>8}  {'p99 ms':>8}  errors"
+    )
     for sc in scenarios:
         row = sc.summary()
         print(
-            f"{sc.name:<{width}}  {sc.texts_per_second:8.1f}  {sc.vs_offline:9.2f}x  "
+            f"{sc.name:<{width}}  {sc.texts_per_second:8.1f}  {statistics.median(sc.offline):8.1f}  "
+            f"{statistics.median(sc.offline_layout):8.1f}  {sc.vs_offline:9.2f}x  {sc.vs_layout:8.2f}x  "
             f"{row['p50_ms']:8.1f}  {row['p99_ms']:8.1f}  {sc.errors}"
         )
+    print("(64 single-text clients vs embed(): the issue's target is 0.8x)")
     for label, cache in (("32-text request", cache_32), ("1-text request", cache_1)):
         print(
             f"cache, {label}: miss {cache['miss_client_ms']:.1f} ms vs repeat {cache['repeat_client_ms']:.2f} ms "
@@ -306,8 +372,8 @@ def main() -> None:
             "server_args": args.server_args,
             "cores": available_cores(),
             "rounds": rounds,
-            "offline_texts_per_s_median": offline_median,
-            "offline_texts_per_s_rounds": offline_rates,
+            "server_workers": workers,
+            "server_threads_per_worker": threads,
             "scenarios": [sc.summary() for sc in scenarios],
             "cache_32_texts": cache_32,
             "cache_1_text": cache_1,

@@ -351,6 +351,23 @@ def test_two_workers_run_batches_side_by_side_and_give_the_offline_vectors(
     run_with(tiny, backend, body, workers=2, max_batch_tokens=96)
 
 
+def test_with_two_workers_long_batches_keep_to_an_attention_budget(tiny: Embedder, backend: FaultyBackend) -> None:
+    long = [words(28 + i, chr(108 + i)) for i in range(3)]  # about 30 tokens: 3 fit the 96-token budget
+    short = [f"short {i}" for i in range(8)]
+
+    async def body(batcher: DynamicBatcher) -> None:
+        calls = backend.calls
+        outcome = await batcher.embed(long)
+        sizes = [len(batch) for batch in backend.batches[calls:]]
+        assert sizes == [1, 1, 1]  # 2 rows x 30² tokens would pass 96 x 16 attention cells
+        np.testing.assert_allclose(outcome.vectors, tiny.embed(long), atol=1e-5)
+        calls = backend.calls
+        await batcher.embed(short)  # short sequences: the token budget alone
+        assert [len(batch) for batch in backend.batches[calls:]] == [8]
+
+    run_with(tiny, backend, body, workers=2, long_sequence_tokens=16, max_batch_tokens=96)
+
+
 def test_a_hung_worker_of_two_is_replaced_in_its_slot(tiny: Embedder, backend: FaultyBackend) -> None:
     async def body(batcher: DynamicBatcher) -> None:
         backend.hold()
@@ -376,6 +393,8 @@ def test_a_hung_worker_of_two_is_replaced_in_its_slot(tiny: Embedder, backend: F
 def test_settings_are_checked() -> None:
     with pytest.raises(ConfigError, match="workers"):
         BatcherSettings(workers=0)
+    with pytest.raises(ConfigError, match="long_sequence_tokens"):
+        BatcherSettings(long_sequence_tokens=0)
     with pytest.raises(ConfigError, match="max_batch_size"):
         BatcherSettings(max_batch_size=0)
     with pytest.raises(ConfigError, match="inference_timeout_s"):

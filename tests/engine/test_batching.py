@@ -65,3 +65,13 @@ def test_bucketing_bounds_padding_per_batch() -> None:
         assert len(batch) * longest <= 1.05 * sum(lengths[i] for i in batch)
     with pytest.raises(ConfigError, match="bucket_ratio"):
         plan_batches([1], 10, 10, bucket_ratio=0.5)
+
+
+def test_attention_cap_limits_rows_of_long_sequences_only() -> None:
+    lengths = [256] * 6 + [32] * 40
+    plan = plan_batches(lengths, 1024, 256, None, max_attention_cells=1024 * 128)
+    long_batches = [b for b in plan if lengths[b[0]] == 256]
+    assert [len(b) for b in long_batches] == [2, 2, 2]  # 3 x 256² would pass 1024 x 128 cells
+    assert [len(b) for b in plan if lengths[b[0]] == 32] == [32, 8]  # the token budget alone
+    assert sorted(i for b in plan for i in b) == list(range(len(lengths)))
+    assert len(plan_batches(lengths, 1024, 256)[0]) == 4  # no cap: 4 x 256 tokens

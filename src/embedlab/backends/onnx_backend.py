@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,29 @@ def _providers(device: str) -> list[str]:
             )
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
+
+
+_arena_lock = threading.Lock()
+_arena_registered: bool | None = None  # None: not tried yet
+
+
+def _exact_size_cpu_arena(ort: Any) -> bool:
+    """Register, once per process, a shared CPU arena that grows by exactly what is requested; True if usable.
+
+    ORT's default arena grows in powers of two; with several batches of varying shapes running at once
+    (the server's workers) the overshoot shows in peak RSS (one side-by-side run of two int8 servers of
+    the default model under 64 clients and long texts: 253 vs 236 MB, same speed; noisy, a small effect).
+    """
+    global _arena_registered
+    with _arena_lock:
+        if _arena_registered is None:
+            try:
+                info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+                ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, 1, -1, -1))  # 1: kSameAsRequested
+                _arena_registered = True
+            except Exception:  # an ORT build without env allocators: keep the per-session default arena
+                _arena_registered = False
+        return _arena_registered
 
 
 class OnnxBackend:
@@ -67,6 +91,8 @@ class OnnxBackend:
         # shapes change with every batch: a cached memory pattern per shape only grows memory (measured on the
         # int8 default model over 300 shapes: 191 -> 157 MB RSS), at no measurable cost in speed
         options.enable_mem_pattern = False
+        if _exact_size_cpu_arena(ort):
+            options.add_session_config_entry("session.use_env_allocators", "1")
         provider_options: list[dict[str, Any]] = []
         providers = _providers(device)
         for provider in providers:

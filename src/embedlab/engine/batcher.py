@@ -114,7 +114,12 @@ class BatcherSettings:
         health_max_age_s: a successful batch younger than this proves health without a new probe.
         tokenizer_threads: threads of the tokenizer step.
         assembly_window: oldest queued segments the batcher considers when it assembles a batch.
-        workers: inference worker threads running batches side by side on the one model.
+        workers: inference worker threads running batches side by side on the one model. Attention
+            memory grows with batch tokens × sequence length, so with several workers a batch of
+            sequences over ``long_sequence_tokens`` holds at most ``max_batch_tokens ×
+            long_sequence_tokens`` attention cells (batch size × longest²): two workers' long batches
+            then hold about the attention memory of one full-budget batch.
+        long_sequence_tokens: see ``workers``.
     """
 
     max_batch_tokens: int = 8192
@@ -128,6 +133,7 @@ class BatcherSettings:
     tokenizer_threads: int = 1
     assembly_window: int = 4096
     workers: int = 1
+    long_sequence_tokens: int = 128
 
     def __post_init__(self) -> None:
         for name in ("max_batch_tokens", "max_batch_size", "max_queue_segments", "max_concurrent_requests"):
@@ -135,8 +141,8 @@ class BatcherSettings:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.bucket_ratio is not None and self.bucket_ratio < 1.0:
             raise ConfigError(f"bucket_ratio must be ≥ 1.0, got {self.bucket_ratio}")
-        if self.tokenizer_threads < 1 or self.assembly_window < 1 or self.workers < 1:
-            raise ConfigError("tokenizer_threads, assembly_window and workers must be at least 1")
+        if min(self.tokenizer_threads, self.assembly_window, self.workers, self.long_sequence_tokens) < 1:
+            raise ConfigError("tokenizer_threads, assembly_window, workers and long_sequence_tokens must be at least 1")
         for name in ("inference_timeout_s", "request_timeout_s", "health_max_age_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
@@ -693,7 +699,7 @@ class DynamicBatcher:
 
     def _assemble_locked(self) -> list[_WorkItem]:
         """Take the next batch: the oldest live segment and its neighbours in length (within the bucket
-        ratio), up to the token budget."""
+        ratio), up to the token budget (and, with several workers, the attention budget)."""
         window: list[_WorkItem] = []
         while self._pending and len(window) < self.settings.assembly_window:
             item = self._pending.popleft()
@@ -705,7 +711,8 @@ class DynamicBatcher:
             return []
         limits = self.settings
         lengths = [item.length for item in window]
-        plan = plan_batches(lengths, limits.max_batch_tokens, limits.max_batch_size, limits.bucket_ratio)
+        cells = limits.max_batch_tokens * limits.long_sequence_tokens if limits.workers > 1 else None
+        plan = plan_batches(lengths, limits.max_batch_tokens, limits.max_batch_size, limits.bucket_ratio, cells)
         chosen = next(batch for batch in plan if 0 in batch)
         taken = set(chosen)
         self._pending.extendleft(reversed([item for i, item in enumerate(window) if i not in taken]))

@@ -16,7 +16,11 @@ from embedlab.errors import ConfigError
 
 
 def plan_batches(
-    lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int, bucket_ratio: float | None = None
+    lengths: Sequence[int],
+    max_batch_tokens: int,
+    max_batch_size: int,
+    bucket_ratio: float | None = None,
+    max_attention_cells: int | None = None,
 ) -> list[list[int]]:
     """Group sequence indices into batches whose padded size fits the budget.
 
@@ -26,6 +30,8 @@ def plan_batches(
         max_batch_size: cap on sequences per batch.
         bucket_ratio: length bucketing: a batch only takes sequences at least ``longest / bucket_ratio``
             long, so its padded tokens stay within ``bucket_ratio`` × its real tokens. None: no bucketing.
+        max_attention_cells: also cap batch size × longest² (the attention score cells per head, which
+            grow with the square of the length); None: no cap.
 
     Returns:
         Lists of indices into ``lengths``, longest sequences first; every index appears exactly once.
@@ -42,6 +48,8 @@ def plan_batches(
     for index in order:
         length = lengths[index]
         full = (len(current) + 1) * longest > max_batch_tokens or len(current) >= max_batch_size
+        if max_attention_cells is not None:
+            full = full or (len(current) + 1) * longest * longest > max_attention_cells
         too_short = bucket_ratio is not None and length * bucket_ratio < longest
         if current and (full or too_short):
             batches.append(current)
