@@ -69,7 +69,7 @@ def test_worker_layout_shares_the_cores_out() -> None:
     assert ServerSettings().batcher_settings().workers == expected[0]
     assert ServerSettings().engine_settings("onnx").threads == expected[1]
     assert ServerSettings(workers=3).worker_layout() == (3, max(1, cores // 3))
-    assert ServerSettings(threads=1).worker_layout() == (cores, 1)
+    assert ServerSettings(threads=1).worker_layout() == (1, 1)  # a CPU limit the user chose is kept
     assert ServerSettings(workers=1, threads=4).worker_layout() == (1, 4)
     assert ServerSettings(device="cuda").worker_layout() == (1, None)
     with pytest.raises(ValueError):

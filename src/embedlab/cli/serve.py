@@ -22,7 +22,7 @@ def serve(
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, help="Inference workers sharing the model (default: 2 on CPUs with 2+ cores, else 1)"),
+        typer.Option(min=1, help="Inference workers sharing the model (default: 2 on 2+ cores, 1 with --threads)"),
     ] = None,
     host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1; 0.0.0.0 for all)")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (default 8000)")] = None,

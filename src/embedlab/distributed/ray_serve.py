@@ -60,7 +60,8 @@ def build_deployment(settings: Any, replicas: int, cpus_per_replica: float = 1.0
     Args:
         settings: :class:`embedlab.server.settings.ServerSettings` (host/port are the proxy's).
         replicas: copies of the server engine (each loads the model).
-        cpus_per_replica: CPUs Ray reserves per replica (threads default to it unless ``settings.threads``).
+        cpus_per_replica: CPUs Ray reserves per replica; unless ``settings.threads`` or ``workers`` is set,
+            the replica's workers and threads share out these CPUs (not the machine's cores).
         cache_url: ``redis://HOST:PORT/DB`` for a cache shared by all replicas.
 
     Raises:
@@ -74,8 +75,10 @@ def build_deployment(settings: Any, replicas: int, cpus_per_replica: float = 1.0
         raise ConfigError(f"a shared cache is a Redis URL (redis://HOST:PORT/DB), got {cache_url!r}")
     from ray import serve
 
-    if settings.threads is None:
-        settings = settings.model_copy(update={"threads": max(1, int(cpus_per_replica))})
+    if settings.threads is None:  # share out the replica's CPUs, not the machine's cores
+        cpus = max(1, int(cpus_per_replica))
+        workers = settings.workers or (2 if cpus >= 2 else 1)
+        settings = settings.model_copy(update={"workers": workers, "threads": max(1, cpus // workers)})
     deployment = serve.deployment(
         name=DEPLOYMENT_NAME,
         num_replicas=replicas,

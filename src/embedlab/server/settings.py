@@ -30,10 +30,10 @@ class ServerSettings(EngineSettings):
     Attributes:
         threads: intra-op CPU threads of each inference worker (see ``workers``).
         workers: inference workers running batches side by side on the one loaded model. None (default):
-            on CPU, 2 when the process has at least 2 cores (each with half the cores as threads), else
-            1; on CUDA, 1. Measured on 2 cores with all-MiniLM-L6-v2 on ONNX: two 1-thread workers embed
-            16–25% more texts/s than one 2-thread worker, and under 64 concurrent clients they keep the
-            server's own threads from stalling a 2-thread batch's operator barriers.
+            on CPU, 2 when the process has at least 2 cores (each with half the cores as threads) and no
+            ``threads`` is set, else 1; on CUDA, 1. Why (docs/serve.md, *Workers*): a batch spread over
+            several threads waits at every operator for the slowest, and the server's event loop
+            preempting one stalls the rest; two single-threaded batches have no such barrier.
         backend: ``onnx``, ``torch``, ``torch-bf16``, ``onnx-int8``; None (default) means ONNX, falling
             back to torch (with a warning) when ONNX Runtime or the export is unavailable.
         max_batch_tokens: padded tokens per forward batch; 1024 here (the engine's default is 8192):
@@ -89,19 +89,15 @@ class ServerSettings(EngineSettings):
     def worker_layout(self) -> tuple[int, int | None]:
         """(inference workers, intra-op threads per worker; None: the backend's default).
 
-        Explicit ``workers`` / ``threads`` win; otherwise CPU cores are shared out between 2 workers (1
+        Explicit ``workers`` / ``threads`` win; ``threads`` alone means one worker of that many threads
+        (a CPU limit the user chose is kept). Otherwise the cores are shared out between 2 workers (1
         worker with 1 core, or on CUDA, where the threads setting does not apply).
         """
         on_cpu = self.device == "cpu"
         cores = available_cores()
         workers = self.workers
         if workers is None:
-            if not on_cpu:
-                workers = 1
-            elif self.threads is not None:
-                workers = max(1, cores // self.threads)
-            else:
-                workers = 2 if cores >= 2 else 1
+            workers = 2 if on_cpu and self.threads is None and cores >= 2 else 1
         threads = self.threads
         if threads is None and on_cpu:
             threads = max(1, cores // workers)
