@@ -16,7 +16,7 @@ from liveserver import LiveServer, tiny_settings
 
 import embedlab
 from embedlab.engine.embedder import Embedder
-from embedlab.server import create_app
+from embedlab.server import ServerSettings, create_app
 
 TEXTS = ["the cat sat on the mat", "a dog", "query: cat"]
 
@@ -118,6 +118,8 @@ def test_models_info_and_metrics(client: httpx.Client, tiny_embedder: Embedder) 
     assert info["model"] == "tiny" and info["backend"] == "torch" and info["ready"] is True
     assert info["spec"]["dim"] == tiny_embedder.dim and info["limits"]["max_client_batch"] == 2048
     assert info["limits"]["max_tokens_per_input"] == tiny_embedder.spec.max_tokens
+    assert info["workers"] == ServerSettings().worker_layout()[0]
+    assert info["threads_per_worker"] == tiny_embedder.settings.threads
     client.post("/v1/embeddings", json={"input": ["metrics please"]})
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
