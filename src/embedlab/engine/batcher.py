@@ -304,7 +304,7 @@ class _Resolved:
 
 
 class DynamicBatcher:
-    """Batches the texts of concurrent requests into token-budget batches for one inference worker.
+    """Batches the texts of concurrent requests into token-budget batches for its inference workers.
 
     Args:
         embedder: the loaded model; only the worker threads call ``encode_segments`` (concurrently when
