@@ -72,6 +72,9 @@ def test_worker_layout_shares_the_cores_out() -> None:
     assert ServerSettings(threads=1).worker_layout() == (1, 1)  # a CPU limit the user chose is kept
     assert ServerSettings(workers=1, threads=4).worker_layout() == (1, 4)
     assert ServerSettings(device="cuda").worker_layout() == (1, None)
+    assert ServerSettings().worker_layout(cores=8) == (2, 4)  # e.g. a Ray replica's reserved CPUs
+    assert ServerSettings().worker_layout(cores=0) == (1, 1)
+    assert ServerSettings(workers=3).worker_layout(cores=8) == (3, 2)
     with pytest.raises(ValueError):
         ServerSettings(workers=0)
 

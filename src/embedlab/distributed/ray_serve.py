@@ -76,9 +76,8 @@ def build_deployment(settings: Any, replicas: int, cpus_per_replica: float = 1.0
     from ray import serve
 
     if settings.threads is None:  # share out the replica's CPUs, not the machine's cores
-        cpus = max(1, int(cpus_per_replica))
-        workers = settings.workers or (2 if cpus >= 2 else 1)
-        settings = settings.model_copy(update={"workers": workers, "threads": max(1, cpus // workers)})
+        workers, threads = settings.worker_layout(cores=int(cpus_per_replica))
+        settings = settings.model_copy(update={"workers": workers, "threads": threads})
     deployment = serve.deployment(
         name=DEPLOYMENT_NAME,
         num_replicas=replicas,

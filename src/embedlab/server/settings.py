@@ -86,15 +86,16 @@ class ServerSettings(EngineSettings):
     reject_unknown_fields: bool = True
     log_level: str = "info"
 
-    def worker_layout(self) -> tuple[int, int | None]:
+    def worker_layout(self, cores: int | None = None) -> tuple[int, int | None]:
         """(inference workers, intra-op threads per worker; None: the backend's default).
 
         Explicit ``workers`` / ``threads`` win; ``threads`` alone means one worker of that many threads
-        (a CPU limit the user chose is kept). Otherwise the cores are shared out between 2 workers (1
-        worker with 1 core, or on CUDA, where the threads setting does not apply).
+        (a CPU limit the user chose is kept). Otherwise the ``cores`` (default: those available to this
+        process) are shared out between 2 workers (1 worker with 1 core, or on CUDA, where the threads
+        setting does not apply).
         """
         on_cpu = self.device == "cpu"
-        cores = available_cores()
+        cores = available_cores() if cores is None else max(1, cores)
         workers = self.workers
         if workers is None:
             workers = 2 if on_cpu and self.threads is None and cores >= 2 else 1
