@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.backends.base import Backend, EncodedBatch, FloatArray
+from embedlab.arrays import FloatArray
+from embedlab.backends.base import Backend, EncodedBatch
 
 
 class FaultyBackend:

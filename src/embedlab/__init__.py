@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from embedlab.engine.embedder import Embedder, EmbeddingResult
+from embedlab.engine.loader import load, load_spec
+from embedlab.engine.options import EmbedOptions
 from embedlab.errors import (
     BackendError,
     BackendUnavailableError,
@@ -28,57 +28,10 @@ from embedlab.errors import (
     ModelNotFoundError,
     OutputError,
 )
-from embedlab.models.resolve import DEFAULT_MODEL, resolve_model
-from embedlab.models.spec import ModelSpec, read_spec
+from embedlab.models.resolve import DEFAULT_MODEL
+from embedlab.models.spec import ModelSpec
 from embedlab.settings import EngineSettings
-
-__version__ = "0.1.0"
-
-
-def load_spec(model: str | None = None) -> ModelSpec:
-    """Resolve ``model`` (name, path or None for the default) and read its :class:`ModelSpec`."""
-    return read_spec(resolve_model(model))
-
-
-def load(
-    model: str | None = None,
-    *,
-    backend: str | None = None,
-    device: str | None = None,
-    threads: int | None = None,
-    settings: EngineSettings | None = None,
-    **overrides: Any,
-) -> Embedder:
-    """Load a model into an :class:`Embedder`.
-
-    Args:
-        model: a local directory, a Hugging Face repo id, or None for ``sentence-transformers/all-MiniLM-L6-v2``.
-        backend: ``auto`` (default: the fastest backend whose STS quality cost is ≤ 0.001 on this
-            hardware: ``torch-bf16`` on CPUs with bf16 units, else ``onnx``), ``torch`` (exact reference),
-            ``torch-bf16``, ``onnx`` (exact) or ``onnx-int8`` (fast path, measured quality cost).
-        device: ``cpu`` (default), ``cuda`` or ``cuda:N``.
-        threads: intra-op CPU threads (default: the physical cores available).
-        settings: a full :class:`EngineSettings`; keyword arguments override its fields.
-        **overrides: any other :class:`EngineSettings` field (``max_batch_tokens``, ``long_input``...).
-
-    Raises:
-        ModelNotFoundError, ModelLoadError, BackendUnavailableError, ConfigError.
-    """
-    from embedlab.backends import create_backend
-    from embedlab.engine.tokenize import load_tokenizer
-
-    base = settings or EngineSettings()
-    given = {"model": model, "backend": backend, "device": device, "threads": threads, **overrides}
-    chosen = base.model_copy(update={k: v for k, v in given.items() if v is not None})
-    try:
-        chosen = EngineSettings.model_validate(chosen.model_dump())
-    except Exception as exc:  # pydantic.ValidationError, with every bad field named
-        raise ConfigError(f"invalid settings: {exc}") from exc
-    spec = load_spec(chosen.model)
-    tokenizer = load_tokenizer(spec)
-    runtime = create_backend(chosen.backend, spec, device=chosen.device, threads=chosen.threads)
-    return Embedder(spec, runtime, tokenizer, chosen)
-
+from embedlab.version import __version__
 
 __all__ = [
     "BackendError",
@@ -86,6 +39,7 @@ __all__ = [
     "ConfigError",
     "DEFAULT_MODEL",
     "DataFileError",
+    "EmbedOptions",
     "Embedder",
     "EmbeddingResult",
     "EmbedlabError",

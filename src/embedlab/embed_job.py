@@ -67,13 +67,11 @@ def run_embed_job(
         output_path: .npy (vectors only, file order), .parquet or .jsonl (id + vector).
         block_size: texts per embedding call; bounds memory besides the texts themselves.
         on_progress: called with (texts done, total texts) after each batch.
-        **embed_options: passed to :meth:`Embedder.embed_with_report` (prompt, long_input, dimensions...).
+        **embed_options: embedding options (prompt, long_input, dimensions...), resolved once.
     """
     started = time.perf_counter()
-    dim = int(embed_options.get("dimensions") or embedder.settings.dimensions or embedder.dim)
-    # Validate options on a tiny call before creating the output file.
-    embedder.embed_with_report(table.texts[:1], **embed_options)
-    writer = VectorWriter(output_path, n_rows=len(table.texts), dim=dim, overwrite=overwrite)
+    options = embedder.resolve(**embed_options)  # checked before the output file exists
+    writer = VectorWriter(output_path, n_rows=len(table.texts), dim=options.dimensions, overwrite=overwrite)
     tokens = truncated = padded = 0
     try:
         for start in range(0, len(table.texts), block_size):
@@ -83,7 +81,7 @@ def run_embed_job(
                 if on_progress is not None:
                     on_progress(offset + done, len(table.texts))
 
-            result = embedder.embed_with_report(block, progress=progress, **embed_options)
+            result = embedder.embed_resolved(block, options, progress)
             writer.write(table.ids[start : start + block_size], result.vectors)
             tokens += result.total_tokens
             truncated += result.n_truncated

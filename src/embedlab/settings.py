@@ -1,16 +1,30 @@
-"""Settings, read once when constructed (flags > environment ``EMBEDLAB_*`` > defaults), then passed down."""
+"""Settings, read once when constructed, then passed down; the one loader and the one home of every default.
+
+Precedence everywhere (library, CLI, server): defaults < environment ``EMBEDLAB_*`` < settings file
+(``--config``) < flags / keyword arguments given (not None). :func:`load_settings` is the only place
+that applies it. Nothing here imports from the engine: the engine, the server and the tools import this.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from embedlab.engine.tokenize import LongInputPolicy
 from embedlab.errors import ConfigError
+
+LongInputPolicy = Literal["truncate", "error", "chunk"]
+LONG_INPUT_POLICIES: tuple[str, ...] = ("truncate", "error", "chunk")
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+# defaults that the library's batch path and the server's batcher share
+MAX_BATCH_SIZE = 256
+BUCKET_RATIO = 1.05
 
 
 class EngineSettings(BaseSettings):
@@ -19,10 +33,11 @@ class EngineSettings(BaseSettings):
     Attributes:
         model: model name or path; None means the default model.
         backend: runtime backend name: ``auto`` (the fastest with STS cost ≤ 0.001 on this hardware),
-            ``torch``, ``torch-bf16``, ``onnx``, ``onnx-int8``.
+            ``torch``, ``torch-bf16``, ``onnx``, ``onnx-int8``, ``hybrid``.
         device: ``cpu``, ``cuda`` or ``cuda:N``.
         threads: intra-op CPU threads; None means the physical cores available to the process.
-        max_batch_tokens: padded tokens per forward batch (batch size × longest sequence).
+        max_batch_tokens: padded tokens per forward batch (batch size × longest sequence) of the library's
+            batch path (``embed``); the server has its own default (:class:`BatcherSettings`).
         max_batch_size: sequences per forward batch at most.
         long_input: policy for texts over the token limit: truncate, error or chunk.
         chunk_overlap: tokens shared by consecutive windows under the chunk policy (capped at half a window).
@@ -41,14 +56,78 @@ class EngineSettings(BaseSettings):
     device: str = "cpu"
     threads: int | None = Field(default=None, ge=1)
     max_batch_tokens: int = Field(default=8192, ge=1)
-    max_batch_size: int = Field(default=256, ge=1)
+    max_batch_size: int = Field(default=MAX_BATCH_SIZE, ge=1)
     long_input: LongInputPolicy = "truncate"
     chunk_overlap: int = Field(default=32, ge=0)
-    bucket_ratio: float | None = Field(default=1.05, ge=1.0)
+    bucket_ratio: float | None = Field(default=BUCKET_RATIO, ge=1.0)
     tokenize_block: int = Field(default=512, ge=1)
     max_tokens: int | None = Field(default=None, ge=1)
     dimensions: int | None = Field(default=None, ge=1)
     prompt_name: str | None = None
+
+
+@dataclass(frozen=True)
+class BatcherSettings:
+    """Limits of the server's dynamic batcher; the defaults here are the server's defaults.
+
+    Attributes:
+        max_batch_tokens: padded tokens per forward batch (batch size × longest sequence). 1024 (the
+            library's batch path uses 8192): on CPU bigger batches are no faster, and attention memory
+            grows with batch tokens × sequence length (32 texts of 256 tokens at 8192 peak at about
+            720 MB with all-MiniLM-L6-v2 on ONNX, at 1024 about 270 MB). Raise it on GPUs.
+        max_batch_size: sequences per forward batch at most.
+        bucket_ratio: length bucketing: a batch only takes segments at least ``longest / bucket_ratio``
+            long, so padding stays within that multiple of the real tokens (None: budget only).
+        max_queue_segments: segments waiting for inference at most; a request that would go over is
+            refused with :class:`~embedlab.errors.OverloadedError`.
+        max_concurrent_requests: requests admitted at once (tokenising, queued or running); more are
+            refused with :class:`~embedlab.errors.OverloadedError`.
+        inference_timeout_s: one forward batch running longer than this means the worker is stuck.
+        request_timeout_s: a request not done after this many seconds fails with
+            :class:`~embedlab.errors.WorkerUnavailableError`.
+        health_max_age_s: a successful batch younger than this proves health without a new probe.
+        tokenizer_threads: threads of the tokenizer step.
+        assembly_window: oldest queued segments the batcher considers when it assembles a batch.
+        workers: inference worker threads running batches side by side on the one model. Attention
+            memory grows with batch tokens × sequence length, so with several workers a batch of
+            sequences over ``long_sequence_tokens`` holds at most ``max_batch_tokens ×
+            long_sequence_tokens`` attention cells (batch size × longest²): two workers' long batches
+            then hold about the attention memory of one full-budget batch.
+        long_sequence_tokens: see ``workers``.
+
+    Raises:
+        ConfigError: a limit below 1, a bucket ratio below 1.0, or a timeout that is not positive.
+    """
+
+    max_batch_tokens: int = 1024
+    max_batch_size: int = MAX_BATCH_SIZE
+    bucket_ratio: float | None = BUCKET_RATIO
+    max_queue_segments: int = 16384
+    max_concurrent_requests: int = 512
+    inference_timeout_s: float = 60.0
+    request_timeout_s: float = 120.0
+    health_max_age_s: float = 10.0
+    tokenizer_threads: int = 1
+    assembly_window: int = 4096
+    workers: int = 1
+    long_sequence_tokens: int = 128
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch_tokens", "max_batch_size", "max_queue_segments", "max_concurrent_requests"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.bucket_ratio is not None and self.bucket_ratio < 1.0:
+            raise ConfigError(f"bucket_ratio must be ≥ 1.0, got {self.bucket_ratio}")
+        if min(self.tokenizer_threads, self.assembly_window, self.workers, self.long_sequence_tokens) < 1:
+            raise ConfigError("tokenizer_threads, assembly_window, workers and long_sequence_tokens must be at least 1")
+        for name in ("inference_timeout_s", "request_timeout_s", "health_max_age_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+
+    @property
+    def max_attention_cells(self) -> int | None:
+        """The attention budget of one batch (batch size × longest²) with several workers; None with one."""
+        return self.max_batch_tokens * self.long_sequence_tokens if self.workers > 1 else None
 
 
 def read_config_file(path: str | Path, settings_class: type[BaseSettings] | None = None) -> dict[str, Any]:
@@ -82,3 +161,34 @@ def read_config_file(path: str | Path, settings_class: type[BaseSettings] | None
     if unknown:
         raise ConfigError(f"{file}: unknown settings {unknown}; known: {sorted(known)}")
     return dict(settings)
+
+
+def load_settings(
+    settings_class: type[SettingsT],
+    config: str | Path | None = None,
+    *,
+    base: BaseSettings | None = None,
+    **flags: Any,
+) -> SettingsT:
+    """Settings of ``settings_class`` from defaults < environment (EMBEDLAB_*) < ``config`` file < ``flags``.
+
+    Args:
+        settings_class: :class:`EngineSettings` or a subclass (the server's ``ServerSettings``).
+        config: a settings file (.json / .toml), see :func:`read_config_file`.
+        base: settings already read, used instead of defaults and environment (``embedlab.load(settings=)``).
+        **flags: field values; those that are None are not given and change nothing.
+
+    Raises:
+        ConfigError: an unreadable config file, unknown keys, or invalid values (every bad field named).
+    """
+    values: dict[str, Any] = base.model_dump() if base is not None else {}
+    if config is not None:
+        values.update(read_config_file(config, settings_class))
+    values.update({key: value for key, value in flags.items() if value is not None})
+    try:
+        if base is not None:
+            return settings_class.model_validate(values)
+        return settings_class(**values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}") from exc

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from embedlab.cli import main
-from embedlab.settings import EngineSettings, read_config_file
+from embedlab.settings import EngineSettings, load_settings, read_config_file
 
 
 def run_cli(*args: str) -> int:
@@ -72,9 +72,9 @@ def test_plan_end_to_end(
     assert settings["max_tokens"] == 48 and settings["max_batch_size"] == plan["batch_choice"]["recommended"]
     assert settings["max_batch_tokens"] == 48 * settings["max_batch_size"]
     EngineSettings(**settings)
-    from embedlab.server.settings import load_server_settings
+    from embedlab.server.settings import ServerSettings
 
-    served = load_server_settings(out / "settings.json")  # what `embedlab serve --config` reads
+    served = load_settings(ServerSettings, out / "settings.json")  # what `embedlab serve --config` reads
     assert (served.backend, served.max_tokens, served.max_batch_tokens) == (
         settings["backend"],
         48,

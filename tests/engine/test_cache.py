@@ -1,4 +1,4 @@
-"""The vector caches: LRU in memory, sqlite on disk (persistent, rebuilt when corrupt), in-flight table."""
+"""The vector caches: LRU in memory, sqlite on disk (persistent, rebuilt when corrupt)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from embedlab.engine.cache import (
     CachedVector,
-    InflightTable,
     MemoryLRUCache,
     SqliteVectorCache,
     TieredCache,
@@ -142,14 +141,3 @@ def test_build_cache_follows_settings(tmp_path: Path) -> None:
     assert isinstance(build_cache(5, tmp_path / "b.sqlite", DIM), TieredCache)
     with pytest.raises(ConfigError):
         build_cache(-1, None, DIM)
-
-
-def test_inflight_table_joins_then_forgets() -> None:
-    table: InflightTable[str, list[int]] = InflightTable()
-    first, created = table.join_or_create("k", lambda: [1])
-    again, created_again = table.join_or_create("k", lambda: [2])
-    assert created and not created_again and again is first
-    table.discard("k", [1])  # another object: not removed
-    assert len(table) == 1
-    table.discard("k", first)
-    assert len(table) == 0

@@ -11,7 +11,8 @@ import pytest
 
 from embedlab.backends.threads import available_cores
 from embedlab.errors import ConfigError
-from embedlab.server.settings import ServerSettings, load_server_settings
+from embedlab.server.settings import ServerSettings
+from embedlab.settings import load_settings
 
 
 def test_defaults_are_safe_and_documented_limits() -> None:
@@ -33,7 +34,7 @@ def test_environment_config_file_and_flags_in_that_order(tmp_path: Path, monkeyp
     monkeypatch.setenv("EMBEDLAB_MODEL_ALIASES", '["text-embedding-3-small"]')
     config = tmp_path / "serve.json"
     config.write_text(json.dumps({"settings": {"port": 9100, "max_batch_tokens": 4096, "cache_entries": 0}}))
-    settings = load_server_settings(config, port=9200, max_tokens=128)
+    settings = load_settings(ServerSettings, config, port=9200, max_tokens=128)
     assert settings.max_client_batch == 100  # environment
     assert settings.max_batch_tokens == 4096 and settings.cache_entries == 0  # file
     assert settings.port == 9200 and settings.max_tokens == 128  # flags win
@@ -47,7 +48,7 @@ def test_environment_config_file_and_flags_in_that_order(tmp_path: Path, monkeyp
 def test_toml_config_with_server_keys(tmp_path: Path) -> None:
     config = tmp_path / "serve.toml"
     config.write_text('host = "0.0.0.0"\nmax_concurrent_requests = 8\nlong_input = "chunk"\n')
-    settings = load_server_settings(config)
+    settings = load_settings(ServerSettings, config)
     assert settings.host == "0.0.0.0" and settings.max_concurrent_requests == 8 and settings.long_input == "chunk"
 
 
@@ -55,11 +56,11 @@ def test_unknown_keys_and_bad_values_are_named(tmp_path: Path) -> None:
     config = tmp_path / "serve.json"
     config.write_text(json.dumps({"max_client_batchh": 5}))
     with pytest.raises(ConfigError, match="unknown settings \\['max_client_batchh'\\]"):
-        load_server_settings(config)
+        load_settings(ServerSettings, config)
     with pytest.raises(ConfigError, match="max_client_batch"):
-        load_server_settings(None, max_client_batch=0)
+        load_settings(ServerSettings, None, max_client_batch=0)
     with pytest.raises(ConfigError, match="port"):
-        load_server_settings(None, port=70000)
+        load_settings(ServerSettings, None, port=70000)
 
 
 def test_worker_layout_shares_the_cores_out() -> None:

@@ -8,7 +8,8 @@ batches. Both agree with the fp32 reference at cosine >= 0.9999, so routing by s
 
 from __future__ import annotations
 
-from embedlab.backends.base import Backend, EncodedBatch, FloatArray
+from embedlab.arrays import FloatArray
+from embedlab.backends.base import Backend, EncodedBatch
 from embedlab.errors import ConfigError
 
 

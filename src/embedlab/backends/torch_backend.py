@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.backends.base import EncodedBatch, FloatArray
+from embedlab.arrays import FloatArray
+from embedlab.backends.base import EncodedBatch
 from embedlab.backends.threads import available_cores
 from embedlab.errors import BackendUnavailableError, InferenceError, ModelLoadError
 from embedlab.models.spec import ModelSpec

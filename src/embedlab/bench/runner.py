@@ -192,16 +192,17 @@ def measure_run(
     stages = {"tokenize": 0.0, "model": 0.0, "pool": 0.0}
     batch_seconds: list[float] = []
     real = padded = 0
+    truncate = embedder.resolve(long_input="truncate")
     with RssSampler() as rss, recording_shapes(embedder) as shapes:
         started = time.perf_counter()
         for start in range(0, len(texts), batch):
             chunk = texts[start : start + batch]
             t0 = time.perf_counter()
-            tokenized = embedder.prepare(chunk, long_input="truncate")
+            tokenized = embedder.prepare(chunk, truncate)
             t1 = time.perf_counter()
-            out = embedder.encode_segments(tokenized.segments)
+            out = embedder.encode(tokenized.segments)
             t2 = time.perf_counter()
-            embedder.finish(out.pooled, tokenized.segments, len(chunk))
+            embedder.finish(out.pooled, tokenized.segments, len(chunk), truncate)
             t3 = time.perf_counter()
             stages["tokenize"] += t1 - t0
             stages["model"] += out.model_seconds

@@ -221,7 +221,7 @@ def machine_info() -> dict[str, Any]:
     import numpy
     import torch
 
-    import embedlab
+    from embedlab.version import __version__
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -246,7 +246,7 @@ def machine_info() -> dict[str, Any]:
         "numpy": numpy.__version__,
         "torch": torch.__version__,
         "onnxruntime": ort_version,
-        "embedlab": embedlab.__version__,
+        "embedlab": __version__,
     }
 
 
@@ -259,11 +259,11 @@ class _Models:
         self._loaded: dict[tuple[str, str, int], Embedder] = {}
 
     def get(self, config: PointConfig) -> Embedder:
-        import embedlab
+        from embedlab.engine.loader import load
 
         key = (config.model, config.backend, config.threads)
         if key not in self._loaded:
-            self._loaded[key] = embedlab.load(
+            self._loaded[key] = load(
                 self.paths[config.model], backend=config.backend, device=self.device, threads=config.threads
             )
         return self._loaded[key]
@@ -273,14 +273,11 @@ def measure_cache_effect(embedder: Embedder, texts: Sequence[str], request_texts
     """The same texts twice through the engine's dynamic batcher with an in-memory cache.
 
     Returns ``{"status": "measured", "first_s", "second_s", "ratio", "hits"...}``, where ``ratio`` is how
-    many times faster the second pass (all hits) is; or ``{"status": "skipped", "reason"}`` when this
-    version of embedlab has no engine cache.
+    many times faster the second pass (all hits) is.
     """
-    try:
-        from embedlab.engine.batcher import DynamicBatcher
-        from embedlab.engine.cache import MemoryLRUCache
-    except ImportError as exc:
-        return {"status": "skipped", "reason": f"this embedlab has no engine cache ({exc})"}
+    from embedlab.engine.cache import MemoryLRUCache
+    from embedlab.engine.serving import DynamicBatcher
+
     batcher = DynamicBatcher(embedder, cache=MemoryLRUCache(max(1, 2 * len(texts))))
     requests = [list(texts[i : i + request_texts]) for i in range(0, len(texts), request_texts)]
 
@@ -323,9 +320,9 @@ def run_bench(plan: BenchPlan, progress: Progress | None = None) -> dict[str, An
         ConfigError: an invalid plan (see :func:`check_plan`).
         ModelNotFoundError, ModelLoadError, BackendUnavailableError, DataFileError: as loading does.
     """
-    import embedlab
+    from embedlab.engine.loader import load_spec
 
-    spec = embedlab.load_spec(plan.model)
+    spec = load_spec(plan.model)
     check_plan(plan, spec)
     settings = plan.settings
     notes: list[str] = []
@@ -358,7 +355,7 @@ def run_bench(plan: BenchPlan, progress: Progress | None = None) -> dict[str, An
                 max_seq_length=spec.max_tokens if spec.max_tokens <= synth_max else synth_max,
             )
             paths[shape.label] = str(directory)
-            flop_models[shape.label] = model_flops(embedlab.load_spec(str(directory)))
+            flop_models[shape.label] = model_flops(load_spec(str(directory)))
             shapes[shape.label] = shape
         points = plan_points(plan, spec, list(shapes))
         models = _Models(paths, plan.device)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, progress_bar, settings_from
+from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, progress_bar
+from embedlab.settings import EngineSettings, load_settings
 
 
 def embed(
@@ -48,8 +49,8 @@ def embed(
     rows_per_part: Annotated[int, typer.Option(help="--ray: texts per output parquet part")] = 10_000,
 ) -> None:
     """Embed every text of INPUT and write the vectors to OUTPUT, with a progress bar and a summary."""
-    import embedlab
     from embedlab.embed_job import run_embed_job
+    from embedlab.engine.loader import load
     from embedlab.io.readers import read_texts
     from embedlab.io.writers import check_output_path
 
@@ -58,12 +59,14 @@ def embed(
         from embedlab.distributed.ray_cli import embed_on_ray
 
         job = dict(num_workers=num_workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
-        flags = dict(model=model, backend=backend, device=device, threads=threads, max_batch_tokens=max_batch_tokens)
+        flags: dict[str, Any] = dict(
+            model=model, backend=backend, device=device, threads=threads, max_batch_tokens=max_batch_tokens
+        )
         flags.update(long_input=long_input, max_tokens=max_tokens, prompt_name=prompt_name, dimensions=dimensions)
         embed_on_ray(
             input,
             output,
-            settings_from(config, **flags),
+            load_settings(EngineSettings, config, **flags),
             ray,
             job,
             rows_per_part,
@@ -78,7 +81,8 @@ def embed(
         return
     table = read_texts(input, text_field=text_field, id_field=id_field, skip_empty=skip_empty)
     check_output_path(output, overwrite)
-    settings = settings_from(
+    settings = load_settings(
+        EngineSettings,
         config,
         model=model,
         backend=backend,
@@ -90,7 +94,7 @@ def embed(
         prompt_name=prompt_name,
         dimensions=dimensions,
     )
-    embedder = embedlab.load(settings=settings)
+    embedder = load(settings=settings)
     with progress_bar(console, quiet, "embedding") as bar:
         task = bar.add_task("embed", total=None)
 

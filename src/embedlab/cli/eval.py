@@ -11,9 +11,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, progress_bar, settings_from
+from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, progress_bar
 from embedlab.errors import OutputError
-from embedlab.settings import EngineSettings
+from embedlab.settings import EngineSettings, load_settings
 
 eval_app = typer.Typer(
     name="eval",
@@ -65,7 +65,7 @@ def _run(
     extra_metrics: Sequence[str],
 ) -> None:
     """Run the task once (or once per compared configuration) and print a table or JSON."""
-    import embedlab
+    from embedlab.engine.loader import load
     from embedlab.eval.compare import compare
     from embedlab.eval.report import comparison_to_dict, report_table
 
@@ -88,7 +88,7 @@ def _run(
         if compare_items:
             reports = compare(run_one, settings.model, _split_configs(compare_items), base=settings, on_result=announce)
         else:
-            reports = [run_one(embedlab.load(settings=settings), _label_of(settings))]
+            reports = [run_one(load(settings=settings), _label_of(settings))]
 
     payload: dict[str, Any] = comparison_to_dict(reports) if compare_items else reports[0].to_dict()
     text = json.dumps(payload, ensure_ascii=False)
@@ -137,7 +137,8 @@ def sts(
     pairs = load_sts(data, sentence1, sentence2, score_column, split=split)
     if limit is not None:
         pairs = pairs.head(limit)
-    settings = settings_from(
+    settings = load_settings(
+        EngineSettings,
         config,
         model=model,
         backend=backend,
@@ -191,7 +192,8 @@ def retrieval(
     from embedlab.eval.retrieval import evaluate_retrieval, load_beir
 
     dataset = load_beir(data, split, strict=not lenient_qrels)
-    settings = settings_from(
+    settings = load_settings(
+        EngineSettings,
         config,
         model=model,
         backend=backend,

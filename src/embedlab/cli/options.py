@@ -6,10 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
-
-from embedlab.errors import ConfigError
-from embedlab.settings import EngineSettings, read_config_file
 
 ModelOpt = Annotated[
     str | None,
@@ -24,17 +20,6 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", help="Settings file (.json/.toml, e.g. from `embedlab plan`); flags override it"),
 ]
-
-
-def settings_from(config: Path | None, **flags: Any) -> EngineSettings:
-    """Engine settings from defaults < environment (EMBEDLAB_*) < ``config`` file < flags given (not None)."""
-    values: dict[str, Any] = read_config_file(config) if config is not None else {}
-    values.update({key: value for key, value in flags.items() if value is not None})
-    try:
-        return EngineSettings(**values)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid settings: {problems}") from exc
 
 
 def progress_bar(console: Any, quiet: bool, label: str = "{task.description}") -> Any:

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, settings_from
+from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt
+from embedlab.settings import EngineSettings, load_settings
 
 
 def plan(
@@ -72,8 +73,8 @@ def plan(
         max_quality_loss=max_quality_loss,
         seed=seed,
     )
-    settings = settings_from(
-        config, model=model, backend=backend, device=device, threads=threads, prompt_name=prompt_name
+    settings = load_settings(
+        EngineSettings, config, model=model, backend=backend, device=device, threads=threads, prompt_name=prompt_name
     )
     with err.status("planning") as status:
         report = make_plan(settings, options, log=lambda line: status.update(f"planning: {line}"))

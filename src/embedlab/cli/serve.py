@@ -9,6 +9,7 @@ import typer
 
 from embedlab.cli.options import ConfigOpt, DeviceOpt, ModelOpt
 from embedlab.errors import ConfigError
+from embedlab.settings import load_settings
 
 
 def serve(
@@ -78,11 +79,12 @@ def serve(
     try:
         import uvicorn
 
-        from embedlab.server import create_app, load_server_settings
+        from embedlab.server import ServerSettings, create_app
     except ImportError as exc:
         raise ConfigError(f"embedlab serve needs its extra: pip install 'embedlab[serve]' ({exc})") from exc
 
-    settings = load_server_settings(
+    settings = load_settings(
+        ServerSettings,
         config,
         model=model,
         backend=backend,

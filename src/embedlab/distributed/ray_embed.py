@@ -26,7 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from embedlab import errors
+import embedlab.errors as errors
 from embedlab.distributed.cluster import ensure_ray, import_ray
 from embedlab.distributed.shards import (
     SUCCESS_NAME,
@@ -213,18 +213,18 @@ class PartEmbedder:
     Args:
         settings: the job's engine settings (model, backend, device, threads, batch tokens, long input...).
         output: the output directory.
-        embed_options: passed to :meth:`Embedder.embed_with_report` (``prompt``, ``normalize``).
+        embed_options: embedding options (``prompt``, ``normalize``), resolved once when the model loads.
     """
 
     def __init__(self, settings: EngineSettings, output: str, embed_options: dict[str, Any]):
-        import embedlab
+        from embedlab.engine.loader import load
 
         self.output = Path(output)
-        self.embed_options = embed_options
         self.worker = f"{socket.gethostname()}/{os.getpid()}"
         self.load_error: EmbedlabError | None = None
         try:
-            self.embedder = embedlab.load(settings=settings)
+            self.embedder = load(settings=settings)
+            self.options = self.embedder.resolve(**embed_options)
         except EmbedlabError as exc:
             self.load_error = exc  # reported per part, so the driver raises it with its own type
 
@@ -254,7 +254,7 @@ class PartEmbedder:
         if self.load_error is not None:
             raise self.load_error
         started = time.perf_counter()
-        result = self.embedder.embed_with_report([str(t) for t in texts], **self.embed_options)
+        result = self.embedder.embed_resolved([str(t) for t in texts], self.options)
         write_part(self.output / name, ids, result.vectors, result.tokens, result.truncated)
         return len(ids), result.total_tokens, result.n_truncated, time.perf_counter() - started
 
@@ -287,10 +287,10 @@ def build_manifest(
     settings: EngineSettings, inputs: list[Path], rows_per_part: int, embed_options: dict[str, Any]
 ) -> JobManifest:
     """The manifest of a job: the model's identity from its files, and every option that changes vectors."""
-    import embedlab
+    from embedlab.engine.loader import load_spec
     from embedlab.models.resolve import model_fingerprint
 
-    spec = embedlab.load_spec(settings.model)
+    spec = load_spec(settings.model)
     options = {
         "max_tokens": settings.max_tokens,
         "long_input": settings.long_input,

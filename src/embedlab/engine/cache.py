@@ -1,4 +1,4 @@
-"""Exact-match caches of text vectors: an LRU in memory, an optional sqlite file, and in-flight de-duplication.
+"""Exact-match caches of text vectors: an LRU in memory and an optional sqlite file.
 
 What is cached is a text's *combined* vector before Matryoshka truncation and normalisation: shape
 (hidden,) float32, plus the number of tokens embedded. Truncation and normalisation are applied per
@@ -22,19 +22,18 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
+from embedlab.arrays import FloatArray
 from embedlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float32]
 CACHE_FORMAT = "1"  # bump when what a cached vector means changes
 
 
@@ -362,40 +361,3 @@ def build_cache(entries: int, path: str | Path | None, dim: int, disk_entries: i
         return disk
     memory = MemoryLRUCache(entries)
     return TieredCache(memory, disk) if disk is not None else memory
-
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class InflightTable(Generic[K, V]):
-    """Work being computed, by key, so that a second request for the same key joins it instead.
-
-    Not locked itself: the caller holds one lock around its lookups and updates together with its
-    queue, so "is it in flight?" and "enqueue it" happen atomically.
-    """
-
-    def __init__(self) -> None:
-        self._items: dict[K, V] = {}
-
-    def join_or_create(self, key: K, create: Callable[[], V]) -> tuple[V, bool]:
-        """The in-flight item for ``key`` (created=False), or a new one made by ``create`` (created=True)."""
-        item = self._items.get(key)
-        if item is not None:
-            return item, False
-        item = create()
-        self._items[key] = item
-        return item, True
-
-    def discard(self, key: K, item: V) -> None:
-        """Forget ``key`` if it still maps to ``item`` (finished, failed or abandoned)."""
-        if self._items.get(key) is item:
-            del self._items[key]
-
-    def discard_many(self, pairs: Iterable[tuple[K, V]]) -> None:
-        """:meth:`discard` each (key, item)."""
-        for key, item in pairs:
-            self.discard(key, item)
-
-    def __len__(self) -> int:
-        return len(self._items)

@@ -1,7 +1,16 @@
-"""The Embedder: texts in, vectors out, through tokenizer → token-budget batches → backend → pooling.
+"""The Embedder: one model on one backend, as four stages that each do one job.
 
-Vectors come back in the caller's order whatever the batching did. Pooling, chunk averaging,
-Matryoshka truncation and normalisation happen here, identically for every backend.
+::
+
+    resolve      options given → defaults applied, limits checked, once (:mod:`embedlab.engine.options`)
+    prepare      texts → segments: prompt added, tokenised under the long-input policy (windows when chunking)
+    encode       segments → ONE padded batch → backend forward → pooled rows (len(segments), hidden)
+    combine      pooled rows → per text, the token-weighted mean of its windows (:mod:`.postprocess`)
+    postprocess  combined (n, hidden) → Matryoshka truncation, normalisation → (n, dimensions)
+
+:meth:`Embedder.embed_with_report` runs them for the library's batch path (token-budget batches,
+tokenising the next block while the model runs this one); the server's dynamic batcher calls the same
+stages itself to interleave requests. Vectors come back in the caller's order whatever the batching did.
 """
 
 from __future__ import annotations
@@ -13,12 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from embedlab.arrays import FloatArray, IntArray
 from embedlab.backends.base import Backend
-from embedlab.engine.batching import pad_segments, plan_batches
+from embedlab.engine.batch_plan import pad_segments, plan_batches
+from embedlab.engine.options import EmbedOptions, InputType, ResolvedOptions, resolve_options
+from embedlab.engine.postprocess import combine_windows, postprocess
 from embedlab.engine.tokenize import (
-    LongInputPolicy,
     Segment,
     TokenizedTexts,
     count_tokens,
@@ -26,12 +36,12 @@ from embedlab.engine.tokenize import (
     tokenize_texts,
     validate_texts,
 )
-from embedlab.errors import ConfigError, InputTooLongError
-from embedlab.models.pooling import l2_normalize, pool
+from embedlab.errors import InputTooLongError
+from embedlab.models.pooling import pool
 from embedlab.models.spec import ModelSpec
-from embedlab.settings import EngineSettings
+from embedlab.settings import EngineSettings, LongInputPolicy
 
-FloatArray = npt.NDArray[np.float32]
+_NO_OPTIONS = EmbedOptions()
 
 
 @dataclass(frozen=True)
@@ -87,8 +97,12 @@ class EmbeddingResult:
 class Embedder:
     """Embeds texts with one model on one backend.
 
-    Build it with :func:`embedlab.load`. Thread-safe for concurrent ``embed`` calls only if the backend
-    is; the server serialises calls through one worker.
+    Build it with :func:`embedlab.load`. The stages keep no per-call state, so concurrent calls are safe
+    when the backend's ``forward`` is (ONNX Runtime and torch are; the server's workers rely on it).
+
+    Raises:
+        ConfigError: the settings' defaults (``max_tokens``, ``dimensions``, ``prompt_name``...) do not
+            fit the model; they are resolved once here.
     """
 
     def __init__(self, spec: ModelSpec, backend: Backend, tokenizer: Any, settings: EngineSettings):
@@ -97,33 +111,36 @@ class Embedder:
         self.tokenizer = tokenizer
         self.settings = settings
         self._pad_id = find_pad_id(spec, tokenizer)
+        #: the settings' defaults, resolved against the model once (what a call with no options uses)
+        self.defaults = resolve_options(spec, settings, _NO_OPTIONS, self._prompt_tokens)
 
     @property
     def dim(self) -> int:
         """Output dimension of the model's vectors."""
         return self.spec.dim
 
-    def resolve_prompt(self, prompt: str | None = None, prompt_name: str | None = None) -> str:
-        """The prompt text to prepend: explicit ``prompt``, a named one, or the model's default ("" if none)."""
-        if prompt is not None and prompt_name is not None:
-            raise ConfigError("give either prompt or prompt_name, not both")
-        if prompt is not None:
-            return prompt
-        name = prompt_name if prompt_name is not None else self.spec.default_prompt_name
-        if name is None:
-            return ""
-        if name not in self.spec.prompts:
-            known = ", ".join(sorted(self.spec.prompts)) or "none"
-            raise ConfigError(f"model {self.spec.name} has no prompt named {name!r} (its prompts: {known})")
-        return self.spec.prompts[name]
+    # -- stage 0: resolve ----------------------------------------------------------------------------
 
-    def _check_limits(self, max_tokens: int | None, dimensions: int | None) -> int:
-        limit = self.spec.max_tokens if max_tokens is None else int(max_tokens)
-        if not 1 <= limit <= self.spec.max_tokens:
-            raise ConfigError(f"max_tokens must be between 1 and the model's limit {self.spec.max_tokens}, got {limit}")
-        if dimensions is not None and not 1 <= int(dimensions) <= self.spec.dim:
-            raise ConfigError(f"dimensions must be between 1 and the model's {self.spec.dim}, got {dimensions}")
-        return limit
+    def _prompt_tokens(self, prompt: str) -> int:
+        """Tokens ``prompt`` adds after the leading special token ([CLS] + prompt are masked out of pooling)."""
+        return len(self.tokenizer.encode(prompt, add_special_tokens=True).ids) - 1
+
+    def resolve(self, options: EmbedOptions | None = None, **given: Any) -> ResolvedOptions:
+        """Options of one call, defaults applied and checked (see :func:`~embedlab.engine.options.resolve_options`).
+
+        Args:
+            options: the call's options, or None for keyword arguments ``given`` (None values ignored).
+
+        Raises:
+            ConfigError: an unknown option name, a value out of the model's range, or an unknown prompt.
+        """
+        if options is None:
+            options = EmbedOptions.from_kwargs(**{k: v for k, v in given.items() if v is not None})
+        if options == _NO_OPTIONS:
+            return self.defaults
+        return resolve_options(self.spec, self.settings, options, self._prompt_tokens)
+
+    # -- the library's batch path ---------------------------------------------------------------------
 
     def embed(self, texts: Sequence[str], **options: Any) -> FloatArray:
         """Embed ``texts`` and return (len(texts), dim) float32. Options as :meth:`embed_with_report`."""
@@ -135,6 +152,7 @@ class Embedder:
         *,
         prompt: str | None = None,
         prompt_name: str | None = None,
+        input_type: InputType | None = None,
         long_input: LongInputPolicy | None = None,
         max_tokens: int | None = None,
         dimensions: int | None = None,
@@ -147,6 +165,7 @@ class Embedder:
             texts: non-empty list of non-blank strings.
             prompt: text prepended to every input (e.g. ``"query: "``).
             prompt_name: name of one of the model's own prompts instead.
+            input_type: ``query`` / ``passage`` / ``document``: the model's prompt for that kind of text.
             long_input: ``truncate`` (default setting), ``error`` or ``chunk``.
             max_tokens: a limit below the model's own (special tokens included).
             dimensions: keep the first ``dimensions`` values (Matryoshka), re-normalised if normalising.
@@ -157,8 +176,20 @@ class Embedder:
             InputError: bad texts (see :mod:`embedlab.errors`).
             ConfigError: bad options.
         """
+        options = self.resolve(
+            EmbedOptions(prompt, prompt_name, input_type, long_input, max_tokens, dimensions, normalize)
+        )
+        return self.embed_resolved(texts, options, progress)
+
+    def embed_resolved(
+        self, texts: Sequence[str], options: ResolvedOptions, progress: Callable[[int], None] | None = None
+    ) -> EmbeddingResult:
+        """Embed ``texts`` under options resolved already (:meth:`resolve`); as :meth:`embed_with_report`.
+
+        Raises:
+            InputError: bad texts.
+        """
         started = time.perf_counter()
-        self._check_limits(None, dimensions)
         items = validate_texts(texts)  # up front, so an error names the caller's index
         block = self.settings.tokenize_block
         starts = list(range(0, len(items), block))
@@ -172,13 +203,7 @@ class Embedder:
         def tokenize_block(offset: int) -> tuple[TokenizedTexts, float]:
             t0 = time.perf_counter()
             try:
-                out = self.prepare(
-                    items[offset : offset + block],
-                    prompt=prompt,
-                    prompt_name=prompt_name,
-                    long_input=long_input,
-                    max_tokens=max_tokens,
-                )
+                out = self.prepare(items[offset : offset + block], options)
             except InputTooLongError as exc:
                 raise InputTooLongError(exc.index + offset, exc.n_tokens, exc.limit) from None
             return out, time.perf_counter() - t0
@@ -202,7 +227,7 @@ class Embedder:
                     lengths, self.settings.max_batch_tokens, self.settings.max_batch_size, self.settings.bucket_ratio
                 )
                 for batch_indices in plan:
-                    out = self.encode_segments([segments[i] for i in batch_indices])
+                    out = self.encode([segments[i] for i in batch_indices])
                     pooled[batch_indices] = out.pooled
                     model_seconds += out.model_seconds
                     pool_seconds += out.pool_seconds
@@ -211,9 +236,8 @@ class Embedder:
                         done_texts += len({segments[i].text_index for i in batch_indices})
                         progress(done_texts)
                 t_post = time.perf_counter()
-                vectors.append(
-                    self.finish(pooled, segments, len(tokenized.tokens), dimensions=dimensions, normalize=normalize)
-                )
+                combined = combine_windows(pooled, segments, len(tokenized.tokens))
+                vectors.append(postprocess(combined, options.dimensions, options.normalize))
                 pool_seconds += time.perf_counter() - t_post
                 tokens += tokenized.tokens
                 input_tokens += tokenized.input_tokens
@@ -231,35 +255,30 @@ class Embedder:
             timings={"tokenize": tokenize_seconds, "model": model_seconds, "pool": pool_seconds},
         )
 
-    # -- the three stages, public so the server's dynamic batcher can interleave requests --------------
+    # -- the stages, public so the server's dynamic batcher and the tools can run them one by one -------
 
-    def prepare(
-        self,
-        texts: Sequence[str],
-        *,
-        prompt: str | None = None,
-        prompt_name: str | None = None,
-        long_input: LongInputPolicy | None = None,
-        max_tokens: int | None = None,
-    ) -> TokenizedTexts:
-        """Stage 1 (pre): validate ``texts``, add the prompt, tokenise under the long-input policy."""
-        items = validate_texts(texts)
-        limit = self._check_limits(max_tokens if max_tokens is not None else self.settings.max_tokens, None)
-        if prompt is None and prompt_name is None:
-            prompt_name = self.settings.prompt_name
-        prefix = self.resolve_prompt(prompt, prompt_name)
-        if prefix:
-            items = [prefix + text for text in items]
-        policy = long_input or self.settings.long_input
-        prompt_tokens = 0
-        if prefix and not self.spec.include_prompt:
-            # as sentence-transformers: [CLS] + the prompt's tokens are masked out of pooling
-            prompt_tokens = len(self.tokenizer.encode(prefix, add_special_tokens=True).ids) - 1
+    def prepare(self, texts: Sequence[str], options: ResolvedOptions | None = None) -> TokenizedTexts:
+        """Stage 1 (pre): add the prompt and tokenise ``texts`` under the long-input policy.
+
+        Args:
+            texts: texts already checked by :func:`~embedlab.engine.tokenize.validate_texts`.
+            options: resolved options (default: the settings' defaults, :attr:`defaults`).
+
+        Raises:
+            InputTooLongError: under ``error``, naming the index within ``texts``.
+        """
+        options = options or self.defaults
+        items = [options.prompt + text for text in texts] if options.prompt else list(texts)
         return tokenize_texts(
-            self.tokenizer, items, limit, policy, self.settings.chunk_overlap, prompt_tokens=prompt_tokens
+            self.tokenizer,
+            items,
+            options.max_tokens,
+            options.long_input,
+            options.chunk_overlap,
+            prompt_tokens=options.pool_skip,
         )
 
-    def encode_segments(self, segments: Sequence[Segment]) -> BatchOutput:
+    def encode(self, segments: Sequence[Segment]) -> BatchOutput:
         """Stage 2 (core): pad ``segments`` into ONE batch, run the backend, pool.
 
         Returns pooled, un-normalised vectors (len(segments), hidden) in the order given.
@@ -277,46 +296,22 @@ class Embedder:
         return BatchOutput(pooled, int(batch.input_ids.size), t1 - t0, time.perf_counter() - t1)
 
     def finish(
-        self,
-        pooled: FloatArray,
-        segments: Sequence[Segment],
-        n_texts: int,
-        *,
-        dimensions: int | None = None,
-        normalize: bool | None = None,
+        self, pooled: FloatArray, segments: Sequence[Segment], n_texts: int, options: ResolvedOptions | None = None
     ) -> FloatArray:
-        """Stage 3 (post): combine chunk windows per text, truncate to ``dimensions``, normalise.
+        """Stages 3 and 4 (post) for one call's segments: combine windows per text, then postprocess.
 
         Args:
-            pooled: (len(segments), hidden) pooled vectors, row i for ``segments[i]``.
-            segments: the segments, whose ``text_index`` runs over 0..n_texts-1.
+            pooled: (len(segments), hidden) from :meth:`encode`.
+            segments: the segments, ``text_index`` over 0..n_texts-1.
             n_texts: number of texts.
+            options: resolved options (default: :attr:`defaults`).
+
         Returns:
-            (n_texts, dimensions or dim) float32.
+            (n_texts, dimensions) float32.
         """
-        if dimensions is None:
-            dimensions = self.settings.dimensions
-        self._check_limits(None, dimensions)
-        vectors = self._combine(pooled, segments, n_texts)
-        if dimensions is not None:
-            vectors = np.ascontiguousarray(vectors[:, : int(dimensions)])
-        if self.spec.normalize if normalize is None else normalize:
-            vectors = l2_normalize(vectors)
-        return vectors
+        options = options or self.defaults
+        return postprocess(combine_windows(pooled, segments, n_texts), options.dimensions, options.normalize)
 
-    @staticmethod
-    def _combine(pooled: FloatArray, segments: Sequence[Segment], n_texts: int) -> FloatArray:
-        """Per text, the token-weighted mean of its segments' pooled vectors: (n_texts, hidden)."""
-        if len(segments) == n_texts and all(s.text_index == i for i, s in enumerate(segments)):
-            return pooled
-        out = np.zeros((n_texts, pooled.shape[1]), dtype=np.float64)
-        weights = np.zeros(n_texts, dtype=np.float64)
-        for row, segment in enumerate(segments):
-            w = max(segment.weight, 1)
-            out[segment.text_index] += w * pooled[row]
-            weights[segment.text_index] += w
-        return (out / weights[:, None]).astype(np.float32)
-
-    def count_tokens(self, texts: Sequence[str]) -> npt.NDArray[np.int64]:
+    def count_tokens(self, texts: Sequence[str]) -> IntArray:
         """Full token length of each text with this model's tokenizer (special tokens included), shape (n,)."""
         return count_tokens(self.tokenizer, validate_texts(texts))

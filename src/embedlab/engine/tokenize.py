@@ -13,16 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from embedlab.arrays import IntArray
 from embedlab.errors import ConfigError, EmptyInputError, InputTooLongError, InputTypeError, ModelLoadError
 from embedlab.models.spec import ModelSpec
-
-LongInputPolicy = Literal["truncate", "error", "chunk"]
-LONG_INPUT_POLICIES: tuple[str, ...] = ("truncate", "error", "chunk")
+from embedlab.settings import LONG_INPUT_POLICIES, LongInputPolicy
 
 
 @dataclass(frozen=True)
@@ -194,6 +192,6 @@ def tokenize_texts(
     return TokenizedTexts(segments=segments, tokens=tokens, input_tokens=input_tokens, truncated=truncated)
 
 
-def count_tokens(tokenizer: Any, texts: Sequence[str]) -> npt.NDArray[np.int64]:
+def count_tokens(tokenizer: Any, texts: Sequence[str]) -> IntArray:
     """Full token counts (special tokens included, nothing truncated) of ``texts``, shape (n,)."""
     return np.array([len(e.ids) for e in tokenizer.encode_batch(list(texts), add_special_tokens=True)], dtype=np.int64)

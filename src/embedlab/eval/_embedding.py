@@ -6,14 +6,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
+from embedlab.arrays import FloatArray
 from embedlab.engine.embedder import Embedder
+from embedlab.engine.options import EmbedOptions, ResolvedOptions
 from embedlab.errors import ConfigError
 from embedlab.models.pooling import l2_normalize
-
-FloatArray = npt.NDArray[np.float32]
 
 #: ``progress(stage, done, total)``: ``stage`` names what is being embedded (``sentences``,
 #: ``queries``, ``corpus``), ``done`` / ``total`` count texts.
@@ -34,6 +31,15 @@ def check_embed_options(options: dict[str, Any], forbidden: Sequence[str] = ()) 
             allowed = [o for o in EMBED_OPTIONS if o not in forbidden]
             raise ConfigError(f"unknown embedding option {name!r}; use one of {', '.join(allowed)}")
     return {name: value for name, value in options.items() if value is not None}
+
+
+def resolve_embed_options(embedder: Embedder, options: dict[str, Any]) -> ResolvedOptions:
+    """Resolve an evaluation's options once, before any text is embedded, so a bad one fails first.
+
+    Raises:
+        ConfigError: a value out of the model's range or a prompt it lacks.
+    """
+    return embedder.resolve(EmbedOptions.from_kwargs(**options))
 
 
 @dataclass
@@ -64,10 +70,10 @@ def embed_texts(
     counters: EmbedCounters,
     *,
     stage: str,
+    options: ResolvedOptions,
     progress: ProgressFn | None = None,
     done_before: int = 0,
     total: int | None = None,
-    **options: Any,
 ) -> FloatArray:
     """Embed ``texts`` and return unit-length rows (n, dim) float32, adding to ``counters``.
 
@@ -80,7 +86,7 @@ def embed_texts(
         if progress is not None:
             progress(stage, done_before + done, grand_total)
 
-    result = embedder.embed_with_report(list(texts), progress=report if progress else None, **options)
+    result = embedder.embed_resolved(list(texts), options, progress=report if progress else None)
     counters.texts += len(texts)
     counters.tokens += result.total_tokens
     counters.truncated += result.n_truncated
@@ -88,17 +94,15 @@ def embed_texts(
     return l2_normalize(result.vectors)
 
 
-def settings_in_effect(embedder: Embedder, options: dict[str, Any]) -> dict[str, Any]:
+def settings_in_effect(embedder: Embedder, resolved: ResolvedOptions) -> dict[str, Any]:
     """The settings a run used: backend, device, threads, max tokens, dimensions, long-input policy."""
     settings = embedder.settings
-    max_tokens = options.get("max_tokens") or settings.max_tokens or embedder.spec.max_tokens
-    dimensions = options.get("dimensions") or settings.dimensions or embedder.spec.dim
     return {
         "backend": getattr(embedder.backend, "name", settings.backend),
         "device": getattr(embedder.backend, "device", settings.device),
         "threads": settings.threads,
-        "max_tokens": int(max_tokens),
-        "dimensions": int(dimensions),
-        "long_input": options.get("long_input") or settings.long_input,
+        "max_tokens": resolved.max_tokens,
+        "dimensions": resolved.dimensions,
+        "long_input": resolved.long_input,
         "max_batch_tokens": settings.max_batch_tokens,
     }

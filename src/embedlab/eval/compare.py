@@ -17,10 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from embedlab.engine.embedder import Embedder
-from embedlab.engine.tokenize import LONG_INPUT_POLICIES
 from embedlab.errors import ConfigError
 from embedlab.eval.report import EvalReport
-from embedlab.settings import EngineSettings
+from embedlab.settings import LONG_INPUT_POLICIES, EngineSettings
 
 #: Keys a configuration may set, in the order labels list them.
 CONFIG_KEYS: tuple[str, ...] = (
@@ -41,7 +40,7 @@ TaskFn = Callable[..., EvalReport]
 
 
 def _known_backends() -> tuple[str, ...]:
-    from embedlab import backends
+    import embedlab.backends as backends
 
     return ("auto", *backends.BACKENDS)  # read now: other modules may register more backends
 
@@ -142,8 +141,8 @@ def compare(
         ConfigError: no configurations, or an invalid one.
         plus whatever loading the model or running the task raises.
     """
-    from embedlab import load_spec
     from embedlab.backends import create_backend
+    from embedlab.engine.loader import load_spec
     from embedlab.engine.tokenize import load_tokenizer
 
     if not configs:

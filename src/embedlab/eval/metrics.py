@@ -35,11 +35,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
-import numpy.typing as npt
 
+from embedlab.arrays import Float64Array
 from embedlab.errors import InputError
-
-FloatArray = npt.NDArray[np.float64]
 
 #: Cutoffs reported by the retrieval evaluator (MTEB reports these and more).
 DEFAULT_K_VALUES: tuple[int, ...] = (1, 3, 5, 10, 100)
@@ -48,7 +46,7 @@ DEFAULT_K_VALUES: tuple[int, ...] = (1, 3, 5, 10, 100)
 # -- correlation ---------------------------------------------------------------------------------
 
 
-def _as_pair(x: Iterable[float], y: Iterable[float]) -> tuple[FloatArray, FloatArray]:
+def _as_pair(x: Iterable[float], y: Iterable[float]) -> tuple[Float64Array, Float64Array]:
     a = np.asarray(list(x) if not isinstance(x, np.ndarray) else x, dtype=np.float64).ravel()
     b = np.asarray(list(y) if not isinstance(y, np.ndarray) else y, dtype=np.float64).ravel()
     if a.shape != b.shape:
@@ -60,7 +58,7 @@ def _as_pair(x: Iterable[float], y: Iterable[float]) -> tuple[FloatArray, FloatA
     return a, b
 
 
-def average_ranks(values: Iterable[float]) -> FloatArray:
+def average_ranks(values: Iterable[float]) -> Float64Array:
     """1-based ranks of ``values`` (ascending), ties sharing their average rank; shape (n,)."""
     data = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64).ravel()
     order = np.argsort(data, kind="mergesort")

@@ -23,14 +23,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from embedlab.arrays import FloatArray
 from embedlab.engine.embedder import Embedder
 from embedlab.errors import BackendUnavailableError, InputTypeError
 from embedlab.eval._embedding import check_embed_options
 from embedlab.eval.retrieval import default_prompts
-
-FloatArray = npt.NDArray[np.float32]
 
 
 def _texts_of(inputs: Any) -> list[str]:
@@ -133,17 +131,10 @@ class MtebEncoder:
         from embedlab.engine.tokenize import tokenize_texts
 
         embedder = self.embedder
-        prefix = embedder.resolve_prompt(prompt, None if prompt is not None else embedder.settings.prompt_name)
-        limit = self.options.get("max_tokens") or embedder.settings.max_tokens or embedder.spec.max_tokens
-        tokenized = tokenize_texts(embedder.tokenizer, [prefix], int(limit), "truncate")
-        out = embedder.encode_segments(tokenized.segments)
-        return embedder.finish(
-            out.pooled,
-            tokenized.segments,
-            1,
-            dimensions=self.options.get("dimensions"),
-            normalize=self.options.get("normalize"),
-        )[0]
+        options = embedder.resolve(prompt=prompt, **self.options)
+        tokenized = tokenize_texts(embedder.tokenizer, [options.prompt], options.max_tokens, "truncate")
+        out = embedder.encode(tokenized.segments)
+        return embedder.finish(out.pooled, tokenized.segments, 1, options)[0]
 
     @staticmethod
     def similarity(embeddings1: Any, embeddings2: Any) -> Any:

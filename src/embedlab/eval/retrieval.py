@@ -29,17 +29,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from embedlab.arrays import FloatArray, IntArray
 from embedlab.engine.embedder import Embedder
 from embedlab.errors import ConfigError, DataFileError, InferenceError
-from embedlab.eval._embedding import EmbedCounters, ProgressFn, check_embed_options, embed_texts, settings_in_effect
+from embedlab.eval._embedding import (
+    EmbedCounters,
+    ProgressFn,
+    check_embed_options,
+    embed_texts,
+    resolve_embed_options,
+    settings_in_effect,
+)
 from embedlab.eval.metrics import DEFAULT_K_VALUES, score_rankings
 from embedlab.eval.report import EvalReport
 from embedlab.io.readers import is_number, iter_jsonl
-
-FloatArray = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
 
 #: Documents embedded (and searched) per chunk.
 DEFAULT_CORPUS_CHUNK_SIZE = 10_000
@@ -390,11 +394,13 @@ def evaluate_retrieval(
     own_query, own_doc = default_prompts(embedder)
     query_prompt = own_query if query_prompt is None else query_prompt
     doc_prompt = own_doc if doc_prompt is None else doc_prompt
+    query_options = resolve_embed_options(embedder, {**options, "prompt": query_prompt})
+    doc_options = resolve_embed_options(embedder, {**options, "prompt": doc_prompt})
 
     started = time.perf_counter()
     counters = EmbedCounters()
     query_vectors = embed_texts(
-        embedder, data.query_texts, counters, stage="queries", progress=progress, prompt=query_prompt, **options
+        embedder, data.query_texts, counters, stage="queries", options=query_options, progress=progress
     )
     _check_finite(query_vectors, "query")
     keys = tie_keys(data.corpus_ids)
@@ -411,11 +417,10 @@ def evaluate_retrieval(
             data.corpus_texts[doc_start : doc_start + corpus_chunk_size],
             counters,
             stage="corpus",
+            options=doc_options,
             progress=progress,
             done_before=doc_start,
             total=n_docs,
-            prompt=doc_prompt,
-            **options,
         )
         _check_finite(doc_vectors, "document")
         t0 = time.perf_counter()
@@ -436,7 +441,7 @@ def evaluate_retrieval(
         metrics=metrics,
         details={
             "data": data.source,
-            "settings": settings_in_effect(embedder, options),
+            "settings": settings_in_effect(embedder, doc_options),
             "documents": n_docs,
             "query_prompt": query_prompt,
             "doc_prompt": doc_prompt,

@@ -32,7 +32,14 @@ import numpy.typing as npt
 
 from embedlab.engine.embedder import Embedder
 from embedlab.errors import ConfigError, DataFileError, InputError
-from embedlab.eval._embedding import EmbedCounters, ProgressFn, check_embed_options, embed_texts, settings_in_effect
+from embedlab.eval._embedding import (
+    EmbedCounters,
+    ProgressFn,
+    check_embed_options,
+    embed_texts,
+    resolve_embed_options,
+    settings_in_effect,
+)
 from embedlab.eval.metrics import pearson, spearman
 from embedlab.eval.report import EvalReport
 from embedlab.io.readers import is_number
@@ -219,7 +226,7 @@ def evaluate_sts(
         InputError: fewer than 2 pairs, or gold scores that are all equal.
         ConfigError: an unknown embedding option.
     """
-    options = check_embed_options(embed_options)
+    options = resolve_embed_options(embedder, check_embed_options(embed_options))
     if len(data) < 2:
         raise InputError(f"STS needs at least 2 sentence pairs, got {len(data)}")
     if np.ptp(data.scores) == 0:
@@ -227,7 +234,7 @@ def evaluate_sts(
     started = time.perf_counter()
     counters = EmbedCounters()
     vectors = embed_texts(
-        embedder, data.sentences1 + data.sentences2, counters, stage="sentences", progress=progress, **options
+        embedder, data.sentences1 + data.sentences2, counters, stage="sentences", options=options, progress=progress
     )
     n = len(data)
     cosine = np.einsum("ij,ij->i", vectors[:n].astype(np.float64), vectors[n:].astype(np.float64))

@@ -127,14 +127,14 @@ def inspect_model(
     """
     import torch
 
-    import embedlab
     from embedlab.backends.threads import available_cores
+    from embedlab.engine.loader import load_spec
     from embedlab.engine.tokenize import find_pad_id, load_tokenizer
 
     head_spec = parse_head(head) if isinstance(head, str) else head
     if not isinstance(batch, int) or (seq_len is not None and not isinstance(seq_len, int)):
         raise ConfigError("batch and seq_len must be whole numbers")
-    spec = embedlab.load_spec(model)
+    spec = load_spec(model)
     tokenizer = load_tokenizer(spec)
     length = spec.max_tokens if seq_len is None else seq_len
     check_shape(spec, batch, length, tokenizer.num_special_tokens_to_add(False))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from embedlab.backends.base import EncodedBatch
-from embedlab.engine.batching import pad_segments
+from embedlab.engine.batch_plan import pad_segments
 from embedlab.engine.tokenize import tokenize_texts
 from embedlab.errors import ConfigError, InferenceError
 from embedlab.inspect.memory import PeakMemory

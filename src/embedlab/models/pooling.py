@@ -8,13 +8,10 @@ Sequences are assumed right-padded (embedlab always pads on the right).
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
+from embedlab.arrays import FloatArray, IntArray
 from embedlab.errors import ConfigError
 from embedlab.models.spec import POOLING_MODES, PoolingMode
-
-FloatArray = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
 
 
 def _mask3(mask: IntArray, dtype: np.dtype[np.float32]) -> FloatArray:

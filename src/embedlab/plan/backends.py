@@ -89,7 +89,7 @@ def measure_backends(
     ``torch`` is measured first (it is the reference) even when ``backends`` does not name it.
     ``batch_size`` None keeps the batching of ``base`` (``max_batch_size`` / ``max_batch_tokens``).
     """
-    import embedlab
+    from embedlab.engine.loader import load
 
     say = log or (lambda _message: None)
     order = [REFERENCE_BACKEND] + [b for b in backends if b != REFERENCE_BACKEND]
@@ -101,7 +101,7 @@ def measure_backends(
         say(f"backend {name}: loading")
         started = time.perf_counter()
         try:
-            embedder = embedlab.load(settings=_settings_for(base, name, batch_size, max_tokens))
+            embedder = load(settings=_settings_for(base, name, batch_size, max_tokens))
         except (BackendError, ModelLoadError) as exc:
             results.append(BackendMeasurement(name=name, available=False, reason=str(exc).splitlines()[0][:200]))
             continue

@@ -25,11 +25,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from embedlab.arrays import IntArray
 from embedlab.errors import ConfigError, EmptyInputError
 
-IntArray = npt.NDArray[np.int64]
 PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
 
 

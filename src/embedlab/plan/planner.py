@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from embedlab.arrays import IntArray
 from embedlab.errors import ConfigError
 from embedlab.models.spec import ModelSpec
 from embedlab.plan.backends import (
@@ -47,7 +47,6 @@ from embedlab.plan.lengths import LengthStats, MaxTokensAdvice, histogram, lengt
 from embedlab.plan.quality import load_eval_task
 from embedlab.settings import EngineSettings
 
-IntArray = npt.NDArray[np.int64]
 _COUNT_BLOCK = 10_000
 
 
@@ -149,8 +148,9 @@ class PlanReport:
 def count_lengths(embedder: Any, texts: list[str], block: int = _COUNT_BLOCK) -> IntArray:
     """Full token length of each text, prompt included, in blocks so a big file never sits tokenised in memory."""
     out = np.empty(len(texts), dtype=np.int64)
+    truncate = embedder.resolve(long_input="truncate")
     for start in range(0, len(texts), block):
-        prepared = embedder.prepare(texts[start : start + block], long_input="truncate")
+        prepared = embedder.prepare(texts[start : start + block], truncate)
         out[start : start + len(prepared.input_tokens)] = prepared.input_tokens
     return out
 
@@ -161,8 +161,9 @@ def count_embedded(
     """(sequences, tokens) the engine will run for ``texts`` under ``max_tokens`` / ``long_input``, counted
     with the engine's own tokenising (chunk windows and their overlaps exactly as it cuts them)."""
     segments = tokens = 0
+    options = embedder.resolve(max_tokens=max_tokens, long_input=long_input)
     for start in range(0, len(texts), block):
-        prepared = embedder.prepare(texts[start : start + block], max_tokens=max_tokens, long_input=long_input)
+        prepared = embedder.prepare(texts[start : start + block], options)
         segments += len(prepared.segments)
         tokens += sum(len(segment.ids) for segment in prepared.segments)
     return segments, tokens
@@ -204,8 +205,8 @@ def make_plan(settings: EngineSettings, options: PlanOptions, log: Callable[[str
         ConfigError: bad options, or a memory budget that not even batch size 1 fits.
         ModelNotFoundError, ModelLoadError, BackendError: the model or backend cannot run.
     """
-    import embedlab
     from embedlab.backends import BACKENDS
+    from embedlab.engine.loader import load
     from embedlab.io.readers import read_texts
 
     say = log or (lambda _message: None)
@@ -214,7 +215,7 @@ def make_plan(settings: EngineSettings, options: PlanOptions, log: Callable[[str
     eval_task = load_eval_task(options.eval_path, options.eval_limit) if options.eval_path is not None else None
 
     say("counting tokens")
-    embedder = embedlab.load(settings=settings)
+    embedder = load(settings=settings)
     spec = embedder.spec
     lengths = count_lengths(embedder, table.texts)
     n_special = embedder.tokenizer.num_special_tokens_to_add(False)
@@ -267,7 +268,7 @@ def make_plan(settings: EngineSettings, options: PlanOptions, log: Callable[[str
         grid = dimension_grid(spec.dim)
         if len(grid) > 1:
             say(f"dimensions {grid}: evaluating on {eval_task.path}")
-            dims_embedder = embedlab.load(settings=sweep_settings)
+            dims_embedder = load(settings=sweep_settings)
             measured_dims = measure_dimensions(
                 dims_embedder,
                 eval_task,

@@ -24,14 +24,14 @@ from typing import Any
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run one sweep; see the module docstring. Returns ``{"baseline_rss": .., "results": [...]}``."""
-    import embedlab
-    from embedlab.engine.batching import plan_batches
+    from embedlab.engine.batch_plan import plan_batches
+    from embedlab.engine.loader import load
     from embedlab.engine.tokenize import tokenize_texts
     from embedlab.inspect.memory import PeakMemory, rss_bytes, trim_heap
     from embedlab.settings import EngineSettings
 
     settings = EngineSettings(**job["settings"])
-    embedder = embedlab.load(settings=settings)
+    embedder = load(settings=settings)
     texts: list[str] = list(job["texts"])
     max_tokens = int(job["max_tokens"])
     long_input = job.get("long_input", "truncate")
@@ -41,21 +41,21 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     for size in sorted({int(b) for b in job["batch_sizes"]}):
         worst = tokenize_texts(embedder.tokenizer, [filler] * size, max_tokens, "truncate").segments
-        embedder.encode_segments(worst[:1])  # warm the kernels for this shape family
+        embedder.encode(worst[:1])  # warm the kernels for this shape family
         with PeakMemory() as memory:
             started = time.perf_counter()
-            embedder.encode_segments(worst)
+            embedder.encode(worst)
             latency = time.perf_counter() - started
         del worst
 
         run_texts = [texts[i % len(texts)] for i in range(max(len(texts), size))]
-        prepared = embedder.prepare(run_texts, max_tokens=max_tokens, long_input=long_input)
+        prepared = embedder.prepare(run_texts, embedder.resolve(max_tokens=max_tokens, long_input=long_input))
         segments = prepared.segments
         batches = plan_batches([len(s.ids) for s in segments], size * max_tokens, size)
-        embedder.encode_segments([segments[i] for i in batches[0]])  # warm-up, not timed
+        embedder.encode([segments[i] for i in batches[0]])  # warm-up, not timed
         started = time.perf_counter()
         for batch in batches:
-            embedder.encode_segments([segments[i] for i in batch])
+            embedder.encode([segments[i] for i in batch])
         seconds = time.perf_counter() - started
         tokens = sum(len(s.ids) for s in segments)
         results.append(

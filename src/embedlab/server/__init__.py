@@ -4,7 +4,8 @@
 >>> app = create_app(ServerSettings(model=None))   # doctest: +SKIP
 """
 
-from embedlab.server.app import ServerState, create_app, load_embedder
-from embedlab.server.settings import ServerSettings, load_server_settings
+from embedlab.server.app import create_app, load_embedder
+from embedlab.server.settings import ServerSettings
+from embedlab.server.state import ServerState
 
-__all__ = ["ServerSettings", "ServerState", "create_app", "load_embedder", "load_server_settings"]
+__all__ = ["ServerSettings", "ServerState", "create_app", "load_embedder"]

@@ -11,25 +11,17 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import PurePath
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-import embedlab
-from embedlab.engine.batcher import DynamicBatcher
-from embedlab.engine.cache import VectorCache, build_cache
+from embedlab.engine.cache import build_cache
 from embedlab.engine.embedder import Embedder
-from embedlab.errors import (
-    BackendError,
-    ConfigError,
-    EmbedlabError,
-    ModelLoadError,
-    UnknownModelError,
-)
+from embedlab.engine.loader import load
+from embedlab.engine.serving import DynamicBatcher
+from embedlab.errors import BackendError, EmbedlabError, ModelLoadError
 from embedlab.server.auth import BearerAuthMiddleware
 from embedlab.server.errors import (
     MethodNotAllowedError,
@@ -40,66 +32,10 @@ from embedlab.server.errors import (
 from embedlab.server.metrics import RequestMetricsMiddleware, ServerMetrics
 from embedlab.server.routes import ROUTES, router
 from embedlab.server.settings import ServerSettings
+from embedlab.server.state import ServerState, served_names
+from embedlab.version import __version__
 
 log = logging.getLogger("embedlab.server")
-
-INPUT_TYPE_PROMPTS: dict[str, tuple[str, ...]] = {
-    "query": ("query",),
-    "passage": ("passage", "document"),
-    "document": ("document", "passage"),
-}
-
-
-@dataclass
-class ServerState:
-    """Everything the routes need, built once per app.
-
-    Attributes:
-        settings: the server settings.
-        embedder: the loaded model.
-        batcher: the dynamic batcher in front of the model.
-        metrics: this app's Prometheus metrics.
-        cache: the vector cache (None when disabled).
-        served_name: the model name reported in responses.
-        accepted_names: names a request's ``model`` may use.
-        started_at: wall-clock time the app was created (seconds since the epoch).
-    """
-
-    settings: ServerSettings
-    embedder: Embedder
-    batcher: DynamicBatcher
-    metrics: ServerMetrics
-    cache: VectorCache | None
-    served_name: str
-    accepted_names: frozenset[str]
-    started_at: float
-
-    def check_model(self, requested: str | None) -> None:
-        """Accept None, the served name, or an alias; else :class:`UnknownModelError` listing the names."""
-        if requested is None or requested in self.accepted_names:
-            return
-        names = ", ".join(sorted(self.accepted_names))
-        raise UnknownModelError(f"model {requested!r} is not served here; use one of: {names}")
-
-    def prompt_name_for(self, prompt_name: str | None, input_type: str | None) -> str | None:
-        """The model prompt a request asks for by ``prompt_name`` or by ``input_type`` (query / passage).
-
-        A model without prompts ignores ``input_type`` (it embeds queries and passages alike).
-        """
-        if input_type is None:
-            return prompt_name
-        if prompt_name is not None:
-            raise ConfigError("give either prompt_name or input_type, not both")
-        prompts = self.embedder.spec.prompts
-        if not prompts:
-            return None
-        for name in INPUT_TYPE_PROMPTS[input_type]:
-            if name in prompts:
-                return name
-        raise ConfigError(
-            f"model {self.served_name} has no prompt for input_type {input_type!r} "
-            f"(its prompts: {', '.join(sorted(prompts))})"
-        )
 
 
 def load_embedder(settings: ServerSettings) -> Embedder:
@@ -109,21 +45,12 @@ def load_embedder(settings: ServerSettings) -> Embedder:
         ModelNotFoundError, ModelLoadError, BackendUnavailableError, ConfigError.
     """
     if settings.backend is not None:
-        return embedlab.load(settings=settings.engine_settings(settings.backend))
+        return load(settings=settings.engine_settings(settings.backend))
     try:
-        return embedlab.load(settings=settings.engine_settings("onnx"))
+        return load(settings=settings.engine_settings("onnx"))
     except (BackendError, ModelLoadError) as exc:
         log.warning("the onnx backend is unavailable (%s); serving with torch instead", exc)
-        return embedlab.load(settings=settings.engine_settings("torch"))
-
-
-def _names(settings: ServerSettings, embedder: Embedder) -> tuple[str, frozenset[str]]:
-    spec_name = embedder.spec.name
-    served = settings.served_model_name or spec_name
-    names = {served, spec_name, *settings.model_aliases}
-    if "/" in spec_name or PurePath(spec_name).is_absolute():
-        names.add(PurePath(spec_name).name)  # "all-MiniLM-L6-v2" for "sentence-transformers/all-MiniLM-L6-v2"
-    return served, frozenset(n for n in names if n)
+        return load(settings=settings.engine_settings("torch"))
 
 
 def create_app(settings: ServerSettings | None = None, embedder: Embedder | None = None) -> FastAPI:
@@ -145,7 +72,7 @@ def create_app(settings: ServerSettings | None = None, embedder: Embedder | None
     metrics = ServerMetrics(queue_depth=lambda: holder[0].queue_segments if holder else 0)
     batcher = DynamicBatcher(embedder, settings.batcher_settings(), cache=cache, observer=metrics)
     holder.append(batcher)
-    served, accepted = _names(settings, embedder)
+    served, accepted = served_names(settings, embedder.spec.name)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -170,7 +97,7 @@ def create_app(settings: ServerSettings | None = None, embedder: Embedder | None
 
     app = FastAPI(
         title="embedlab",
-        version=embedlab.__version__,
+        version=__version__,
         summary="OpenAI-compatible text-embedding server",
         lifespan=lifespan,
         docs_url=None,

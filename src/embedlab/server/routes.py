@@ -11,16 +11,15 @@ import base64
 import contextlib
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import HTMLResponse, Response
 
-import embedlab
-from embedlab.engine.batcher import EmbedOptions, EmbedOutcome
-from embedlab.engine.tokenize import LongInputPolicy
+from embedlab.engine.options import EmbedOptions
+from embedlab.engine.serving import EmbedOutcome
 from embedlab.errors import ConfigError, RequestTooLargeError, WorkerUnavailableError
 from embedlab.server.dashboard import dashboard_html
 from embedlab.server.errors import UnsupportedMediaTypeError, error_response
@@ -32,10 +31,10 @@ from embedlab.server.schemas import (
     check_batch_size,
     validate_body,
 )
+from embedlab.server.state import ServerState
 from embedlab.server.tokenids import decode_token_ids
-
-if TYPE_CHECKING:
-    from embedlab.server.app import ServerState
+from embedlab.settings import LongInputPolicy
+from embedlab.version import __version__
 
 T = TypeVar("T")
 router = APIRouter()
@@ -187,7 +186,8 @@ async def _create_embeddings(request: Request) -> Response:
         check_batch_size(len(parsed), settings.max_client_batch)
         options = EmbedOptions(
             long_input=_long_input(body.truncate, body.long_input),
-            prompt_name=state.prompt_name_for(body.prompt_name, body.input_type),
+            prompt_name=body.prompt_name,
+            input_type=body.input_type,
             dimensions=body.dimensions,
             normalize=body.normalize,
         )
@@ -266,7 +266,7 @@ async def tokenize(request: Request) -> Response:
     texts = [given] if isinstance(given, str) else list(given)
     check_batch_size(len(texts), state.settings.max_client_batch)
     embedder = state.embedder
-    prefix = embedder.resolve_prompt(None, body.prompt_name) if body.prompt_name is not None else ""
+    prefix = embedder.resolve(prompt_name=body.prompt_name).prompt if body.prompt_name is not None else ""
     encodings = await asyncio.to_thread(
         embedder.tokenizer.encode_batch, [prefix + t for t in texts], add_special_tokens=body.add_special_tokens
     )
@@ -315,13 +315,13 @@ async def info(request: Request) -> Response:
         "device": embedder.backend.device,
         "workers": state.batcher.settings.workers,
         "threads_per_worker": embedder.settings.threads,
-        "version": embedlab.__version__,
+        "version": __version__,
         "ready": state.batcher.ready,
         "uptime_s": round(time.time() - state.started_at, 3),
         "limits": {
             "max_payload_bytes": settings.max_payload_bytes,
             "max_client_batch": settings.max_client_batch,
-            "max_tokens_per_input": embedder.settings.max_tokens or embedder.spec.max_tokens,
+            "max_tokens_per_input": embedder.defaults.max_tokens,
             "max_batch_tokens": state.batcher.settings.max_batch_tokens,
             "max_batch_size": state.batcher.settings.max_batch_size,
             "max_concurrent_requests": state.batcher.settings.max_concurrent_requests,

@@ -1,22 +1,22 @@
 """Settings of ``embedlab serve``: every engine setting plus the server's own limits.
 
-Read once (flags > ``--config`` file > environment ``EMBEDLAB_<FIELD>`` > defaults), then passed down.
+Read once by :func:`embedlab.settings.load_settings` (flags > ``--config`` file > environment
+``EMBEDLAB_<FIELD>`` > defaults), then passed down. The batcher's limits take their defaults from
+:class:`~embedlab.settings.BatcherSettings`, where they live.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from embedlab.backends.threads import available_cores
-from embedlab.engine.batcher import BatcherSettings
-from embedlab.errors import ConfigError
-from embedlab.settings import EngineSettings, read_config_file
+from embedlab.settings import BatcherSettings, EngineSettings
 
 MIB = 1024 * 1024
+_LIMITS = BatcherSettings()  # the batcher's defaults, which the server's fields take
 
 
 class ServerSettings(EngineSettings):
@@ -36,10 +36,8 @@ class ServerSettings(EngineSettings):
             preempting one stalls the rest; two single-threaded batches have no such barrier.
         backend: ``onnx``, ``torch``, ``torch-bf16``, ``onnx-int8``; None (default) means ONNX, falling
             back to torch (with a warning) when ONNX Runtime or the export is unavailable.
-        max_batch_tokens: padded tokens per forward batch; 1024 here (the engine's default is 8192):
-            on CPU bigger batches are no faster, and attention memory grows with batch tokens ×
-            sequence length (32 texts of 256 tokens at 8192 peak at about 720 MB with all-MiniLM-L6-v2
-            on ONNX, at 1024 about 270 MB). Raise it on GPUs.
+        max_batch_tokens: padded tokens per forward batch (default: :class:`BatcherSettings`' 1024,
+            where the reason is given; the library's batch path uses 8192). Raise it on GPUs.
         host: interface to bind; 127.0.0.1 unless told otherwise.
         port: TCP port.
         api_key: when set, every route except ``/health`` and the static dashboard page needs
@@ -47,8 +45,8 @@ class ServerSettings(EngineSettings):
         served_model_name: the name reported in responses and ``/v1/models`` (default: the model's).
         model_aliases: more names a request's ``model`` may use (e.g. ``text-embedding-3-small``).
         max_payload_bytes: request body size limit, bytes (413 beyond).
-        max_client_batch: inputs per request at most (413 beyond); bigger requests are split into
-            token-budget batches server-side.
+        max_client_batch: inputs per request at most (413 beyond); the texts of a request within the
+            limit are batched with other requests' by the token budget.
         max_concurrent_requests: requests admitted at once (429 with Retry-After beyond).
         max_queue_segments: segments waiting for inference at most (429 beyond).
         request_timeout_s: a request not answered within this fails with 503.
@@ -65,7 +63,7 @@ class ServerSettings(EngineSettings):
     model_config = SettingsConfigDict(env_prefix="EMBEDLAB_", extra="ignore")
 
     backend: str | None = None  # type: ignore[assignment]  # None: onnx, else torch
-    max_batch_tokens: int = Field(default=1024, ge=1)
+    max_batch_tokens: int = Field(default=_LIMITS.max_batch_tokens, ge=1)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     api_key: SecretStr | None = None
@@ -73,15 +71,15 @@ class ServerSettings(EngineSettings):
     model_aliases: list[str] = Field(default_factory=list)
     max_payload_bytes: int = Field(default=8 * MIB, ge=1024)
     max_client_batch: int = Field(default=2048, ge=1)
-    max_concurrent_requests: int = Field(default=512, ge=1)
-    max_queue_segments: int = Field(default=16384, ge=1)
-    request_timeout_s: float = Field(default=120.0, gt=0)
-    inference_timeout_s: float = Field(default=60.0, gt=0)
-    health_max_age_s: float = Field(default=10.0, gt=0)
+    max_concurrent_requests: int = Field(default=_LIMITS.max_concurrent_requests, ge=1)
+    max_queue_segments: int = Field(default=_LIMITS.max_queue_segments, ge=1)
+    request_timeout_s: float = Field(default=_LIMITS.request_timeout_s, gt=0)
+    inference_timeout_s: float = Field(default=_LIMITS.inference_timeout_s, gt=0)
+    health_max_age_s: float = Field(default=_LIMITS.health_max_age_s, gt=0)
     cache_entries: int = Field(default=20000, ge=0)
     cache_path: Path | None = None
     cache_disk_entries: int = Field(default=1_000_000, ge=1)
-    tokenizer_threads: int = Field(default=1, ge=1)
+    tokenizer_threads: int = Field(default=_LIMITS.tokenizer_threads, ge=1)
     workers: int | None = Field(default=None, ge=1)
     reject_unknown_fields: bool = True
     log_level: str = "info"
@@ -125,18 +123,3 @@ class ServerSettings(EngineSettings):
             tokenizer_threads=self.tokenizer_threads,
             workers=self.worker_layout()[0],
         )
-
-
-def load_server_settings(config: Path | None = None, **flags: Any) -> ServerSettings:
-    """Server settings from defaults < environment (EMBEDLAB_*) < ``config`` file < flags given (not None).
-
-    Raises:
-        ConfigError: an unreadable config file, unknown keys, or invalid values (all named).
-    """
-    values: dict[str, Any] = read_config_file(config, ServerSettings) if config is not None else {}
-    values.update({key: value for key, value in flags.items() if value is not None})
-    try:
-        return ServerSettings(**values)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid settings: {problems}") from exc

@@ -1,4 +1,4 @@
-"""Token-budget batching: sort by length, fill batches up to a padded-token budget.
+"""Planning forward batches: sort by length, fill up to a padded-token budget, then pad into one array.
 
 A batch's cost is ``batch_size × longest sequence`` padded tokens (what the model computes on).
 Sorting by length first keeps sequences of similar length together, so padding stays small.

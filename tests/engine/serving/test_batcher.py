@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 import embedlab
-from embedlab.engine.batcher import BatcherSettings, DynamicBatcher, EmbedOptions
 from embedlab.engine.cache import MemoryLRUCache
 from embedlab.engine.embedder import Embedder
+from embedlab.engine.options import EmbedOptions
+from embedlab.engine.serving import DynamicBatcher
 from embedlab.errors import (
     ConfigError,
     EmptyInputError,
@@ -23,6 +24,7 @@ from embedlab.errors import (
     OverloadedError,
     WorkerUnavailableError,
 )
+from embedlab.settings import BatcherSettings
 from faultybackend import FaultyBackend
 
 
@@ -86,11 +88,9 @@ def run_with(
         batcher.stop()
 
 
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.005)
+async def until(batcher: DynamicBatcher, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait (off the event loop) until ``condition`` holds: the batcher re-checks it at every change."""
+    assert await asyncio.to_thread(batcher.wait_until, condition, timeout), "condition not reached in time"
 
 
 def words(n: int, letter: str = "a") -> str:
@@ -122,7 +122,7 @@ def test_texts_of_concurrent_requests_share_one_batch(tiny: Embedder, backend: F
         blocker = asyncio.ensure_future(batcher.embed(["the dog"]))
         assert await asyncio.to_thread(backend.wait_for_calls, calls + 1)
         singles = [asyncio.ensure_future(batcher.embed([f"{c} {c}"])) for c in "bcdefghijk"]
-        await until(lambda: batcher.queue_segments == 10)
+        await until(batcher, lambda: batcher.queue_segments == 10)
         backend.release()
         await asyncio.gather(blocker, *singles)
         assert [len(batch) for batch in backend.batches[calls:]] == [1, 10]
@@ -138,7 +138,7 @@ def test_batches_group_texts_of_similar_length(tiny: Embedder, backend: FaultyBa
         assert await asyncio.to_thread(backend.wait_for_calls, calls + 1)
         texts = [words(2, c) if i % 2 == 0 else words(30, c) for i, c in enumerate("bcdefghijklm")]
         tasks = [asyncio.ensure_future(batcher.embed([t])) for t in texts]
-        await until(lambda: batcher.queue_segments == len(texts))
+        await until(batcher, lambda: batcher.queue_segments == len(texts))
         backend.release()
         await asyncio.gather(blocker, *tasks)
         later = backend.batches[calls + 1 :]
@@ -158,7 +158,7 @@ def test_a_text_in_flight_twice_is_computed_once(tiny: Embedder, backend: Faulty
         assert await asyncio.to_thread(backend.wait_for_calls, calls + 1)
         one = asyncio.ensure_future(batcher.embed(["cat sat", "mat"]))
         two = asyncio.ensure_future(batcher.embed(["cat sat"]))
-        await until(lambda: batcher.queue_segments == 2)
+        await until(batcher, lambda: batcher.queue_segments == 2)
         backend.release()
         _, first, second = await asyncio.gather(blocker, one, two)
         np.testing.assert_array_equal(first.vectors[0], second.vectors[0])
@@ -195,9 +195,9 @@ def test_texts_of_a_cancelled_request_are_dropped_before_inference(tiny: Embedde
         assert await asyncio.to_thread(backend.wait_for_calls, calls + 1)
         gone = asyncio.ensure_future(batcher.embed(["z z z", "y y"]))
         stays = asyncio.ensure_future(batcher.embed(["x x"]))
-        await until(lambda: batcher.queue_segments == 3)
+        await until(batcher, lambda: batcher.queue_segments == 3)
         gone.cancel()
-        await until(lambda: batcher.queue_segments == 1)
+        await until(batcher, lambda: batcher.queue_segments == 1)
         backend.release()
         await asyncio.gather(blocker, stays)
         with pytest.raises(asyncio.CancelledError):
@@ -215,7 +215,7 @@ def test_admission_refuses_fast_beyond_the_request_limit(tiny: Embedder, backend
     async def body(batcher: DynamicBatcher) -> None:
         backend.hold()
         first = [asyncio.ensure_future(batcher.embed([f"{c}"])) for c in "ab"]
-        await until(lambda: batcher.in_flight_requests == 2)
+        await until(batcher, lambda: batcher.in_flight_requests == 2)
         with pytest.raises(OverloadedError, match="too many concurrent requests") as refused:
             await batcher.embed(["c"])
         assert refused.value.retry_after >= 1
@@ -235,7 +235,7 @@ def test_a_full_queue_refuses_instead_of_growing(tiny: Embedder, backend: Faulty
         with pytest.raises(OverloadedError, match="queue is full"):
             await batcher.embed(list("bcdef"))
         fits = asyncio.ensure_future(batcher.embed(list("bcde")))
-        await until(lambda: batcher.queue_segments == 4)
+        await until(batcher, lambda: batcher.queue_segments == 4)
         backend.release()
         await asyncio.gather(blocker, fits)
         assert batcher.queue_segments == 0
@@ -280,9 +280,8 @@ def test_a_dead_worker_fails_its_batch_and_is_replaced(tiny: Embedder, backend: 
         backend.die = True
         with pytest.raises(WorkerUnavailableError, match="died"):
             await batcher.embed(["the cat"])
-        deadline = time.monotonic() + 10
-        while batcher.health().status == "dead" and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)  # the request fails first; the watchdog thread replaces the worker next
+        # the request fails first; the watchdog thread replaces the worker next
+        await until(batcher, lambda: batcher.health().status != "dead")
         health = await batcher.check_health()  # the watchdog started a new worker; a probe proves it
         assert health.status == "ok" and health.restarts == 1
         np.testing.assert_allclose((await batcher.embed(["the cat"])).vectors, tiny.embed(["the cat"]), atol=1e-5)
@@ -336,7 +335,7 @@ def test_two_workers_run_batches_side_by_side_and_give_the_offline_vectors(
         calls = backend.calls
         first = asyncio.ensure_future(batcher.embed(["held one"]))
         second = asyncio.ensure_future(batcher.embed([words(40, "q")]))
-        await until(lambda: backend.calls == calls + 2)  # both workers are inside forward at once
+        assert await asyncio.to_thread(backend.wait_for_calls, calls + 2)  # both workers are inside forward at once
         assert batcher.health().busy_s is not None and batcher.queue_segments == 0
         backend.release()
         await asyncio.gather(first, second)
@@ -373,7 +372,7 @@ def test_a_hung_worker_of_two_is_replaced_in_its_slot(tiny: Embedder, backend: F
         backend.hold()
         calls = backend.calls
         hung = [asyncio.ensure_future(batcher.embed([text])) for text in ("the cat", words(30, "z"))]
-        await until(lambda: backend.calls == calls + 2)
+        assert await asyncio.to_thread(backend.wait_for_calls, calls + 2)
         for request in hung:
             with pytest.raises(WorkerUnavailableError, match="stuck"):
                 await request

@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from embedlab.engine.batching import pad_segments, plan_batches
+from embedlab.engine.batch_plan import pad_segments, plan_batches
 from embedlab.engine.tokenize import Segment
 from embedlab.errors import ConfigError
 

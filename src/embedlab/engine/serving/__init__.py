@@ -1,0 +1,20 @@
+"""The serving engine: dynamic batching of concurrent requests onto shared inference workers.
+
+Modules, in the order a request meets them:
+
+- :mod:`.admission` — the gate that bounds requests in flight (429 + Retry-After beyond it);
+- :mod:`.jobs` — a text being computed (:class:`TextJob`), its queued segments, a request's claim,
+  and the in-flight table that de-duplicates texts requested twice at once;
+- :mod:`.queue` — the pure token-budget queue: enqueue, cancel, compact, assemble a batch;
+- :mod:`.workers` — inference worker threads by slot, and the watchdog that replaces a stuck or dead one;
+- :mod:`.bridge` — one asyncio future for many thread futures;
+- :mod:`.health` — health snapshots and the probe behind ``/health``;
+- :mod:`.observer` — the events the server turns into metrics;
+- :mod:`.batcher` — :class:`DynamicBatcher`, which wires them together.
+"""
+
+from embedlab.engine.serving.batcher import DynamicBatcher, EmbedOutcome
+from embedlab.engine.serving.health import HealthStatus, WorkerHealth
+from embedlab.engine.serving.observer import BatcherObserver
+
+__all__ = ["BatcherObserver", "DynamicBatcher", "EmbedOutcome", "HealthStatus", "WorkerHealth"]

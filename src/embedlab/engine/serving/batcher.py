@@ -1,0 +1,412 @@
+"""Dynamic batching across requests: the stages of :mod:`embedlab.engine.serving` wired together.
+
+How a request flows (TEI / Infinity style)::
+
+    embed(texts, options)                          asyncio, in the server's event loop
+      └─ admission (AdmissionGate): requests in flight bounded → OverloadedError (429) beyond it
+      └─ Embedder.resolve(options): defaults and limits, once
+      └─ claim (a tokenizer thread; small requests inline): validate texts; look up the cache; join
+         texts already in flight (InflightTable); Embedder.prepare the rest into segments; enqueue
+         them (TokenBudgetQueue, bounded: OverloadedError when full)
+    inference workers (WorkerPool: ``workers`` threads, one batch each at a time, sharing the model):
+      └─ TokenBudgetQueue.assemble: the oldest waiting segment and its neighbours in length
+      └─ Embedder.encode(batch) → pooled rows; a text whose rows are all in → combine_windows →
+         its future completes (cached, waiting requests woken)
+    back in embed: wait for the request's texts (gather_thread_futures); postprocess once per request
+    (Matryoshka truncation, normalisation) → vectors in the caller's order
+
+Several workers run batches side by side on one shared model (ONNX Runtime sessions and torch modules
+serve concurrent calls): on CPU, two workers of one thread each beat one worker of two threads, because
+single-threaded batches have no per-operator barrier for the server's own threads to stall.
+
+A request whose caller goes away (the server cancels ``embed``) releases its texts; texts nobody waits
+for any more are dropped before inference. The watchdog fails a batch that runs longer than
+``inference_timeout_s`` (its requests get :class:`WorkerUnavailableError`) and starts a fresh worker in
+its slot; :meth:`DynamicBatcher.check_health` reports stuck / dead / failing workers and otherwise
+proves health with a real round trip through the queue (:class:`HealthProbe`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from embedlab.arrays import FloatArray
+from embedlab.engine.cache import CachedVector, VectorCache, cache_key, model_identity
+from embedlab.engine.embedder import Embedder
+from embedlab.engine.options import EmbedOptions, ResolvedOptions
+from embedlab.engine.postprocess import combine_windows, postprocess
+from embedlab.engine.serving.admission import AdmissionGate, DrainRate
+from embedlab.engine.serving.bridge import gather_thread_futures
+from embedlab.engine.serving.health import HealthProbe, HealthRecord, WorkerHealth, health_status
+from embedlab.engine.serving.jobs import TextJob, Ticket, attach_segments
+from embedlab.engine.serving.observer import BatcherObserver, NullObserver
+from embedlab.engine.serving.queue import BatchLimits, TokenBudgetQueue
+from embedlab.engine.serving.registry import CLOSED, WorkRegistry
+from embedlab.engine.serving.workers import RunningBatch, WorkerPool
+from embedlab.engine.tokenize import validate_texts
+from embedlab.errors import EmbedlabError, InferenceError, InputTooLongError, WorkerUnavailableError
+from embedlab.models.resolve import model_fingerprint
+from embedlab.settings import BatcherSettings
+
+log = logging.getLogger(__name__)
+
+INLINE_MAX_TEXTS = 16  # requests this small are claimed in the event loop's thread ...
+INLINE_MAX_CHARS = 4096  # ... if their texts hold at most this many characters in all
+
+
+def _is_small(texts: Sequence[str]) -> bool:
+    """Whether claiming ``texts`` costs less than handing them to a thread (tens of µs)."""
+    if not isinstance(texts, list | tuple) or len(texts) > INLINE_MAX_TEXTS:
+        return False
+    return sum(len(t) if isinstance(t, str) else INLINE_MAX_CHARS for t in texts) <= INLINE_MAX_CHARS
+
+
+@dataclass(frozen=True)
+class EmbedOutcome:
+    """What :meth:`DynamicBatcher.embed` returns.
+
+    Attributes:
+        vectors: (n_texts, dim) float32 in the caller's order.
+        tokens: per text, tokens embedded with the model's tokenizer (special tokens included).
+        cache_hits: texts answered from the cache.
+        timings: seconds spent: ``tokenize`` (the claim step, cache look-up included), ``queue``
+            (longest wait of a text before its batch started), ``inference`` (forward batches that
+            carried the request's texts, summed), ``total`` (admission to vectors).
+    """
+
+    vectors: FloatArray
+    tokens: list[int]
+    cache_hits: int
+    timings: dict[str, float]
+
+    @property
+    def total_tokens(self) -> int:
+        """Tokens embedded, summed over texts."""
+        return int(sum(self.tokens))
+
+
+class DynamicBatcher:
+    """Batches the texts of concurrent requests into token-budget batches for its inference workers.
+
+    Args:
+        embedder: the loaded model; only the worker threads call ``encode`` (concurrently when
+            ``settings.workers`` > 1).
+        settings: limits and timeouts.
+        cache: an exact-match cache of combined vectors, or None for none.
+        observer: receives batch / cache / drop / restart events.
+
+    Use :meth:`start` (threads), then ``await`` :meth:`warm_up` (readiness), :meth:`embed` per request,
+    :meth:`check_health` for ``/health``, and :meth:`stop` at shutdown.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        settings: BatcherSettings | None = None,
+        cache: VectorCache | None = None,
+        observer: BatcherObserver | None = None,
+    ):
+        self.embedder = embedder
+        self.settings = limits = settings or BatcherSettings()
+        self.cache = cache
+        self.observer: BatcherObserver = observer or NullObserver()
+        spec = embedder.spec
+        self.identity = model_identity(spec.name, model_fingerprint(spec.path), embedder.backend.name)
+        batch_limits = BatchLimits(
+            limits.max_batch_tokens,
+            limits.max_batch_size,
+            limits.bucket_ratio,
+            limits.max_attention_cells,
+            limits.assembly_window,
+        )
+        self._queue = TokenBudgetQueue(batch_limits, limits.max_queue_segments)
+        self._drain = DrainRate()
+        self._work = WorkRegistry(self._queue, self.retry_after, self.observer.on_dropped)
+        self._gate = AdmissionGate(limits.max_concurrent_requests, self.retry_after, self._work.notify)
+        self._record = HealthRecord()
+        self._pool = WorkerPool(
+            self._work.cond,
+            limits.workers,
+            limits.inference_timeout_s,
+            self._record,
+            take_batch=self._queue.assemble,
+            run_batch=self._run_batch,
+            fail_jobs=self._work.fail,
+            on_restart=self.observer.on_restart,
+        )
+        self._probe = HealthProbe(self.health, self._probe_round_trip, limits.health_max_age_s)
+        self._claim_pool = ThreadPoolExecutor(limits.tokenizer_threads, thread_name_prefix="embedlab-tok")
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the inference workers and the watchdog (idempotent)."""
+        self._pool.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the threads; waiting requests fail with :class:`WorkerUnavailableError`."""
+        running = self._pool.stop()
+        jobs = {id(job): job for job in self._work.close()}
+        for batch in running:
+            jobs.update({id(job): job for job in batch.jobs()})
+        self._work.fail(list(jobs.values()), WorkerUnavailableError(CLOSED))
+        self._pool.join_watchdog(timeout)
+        self._claim_pool.shutdown(wait=False, cancel_futures=True)
+
+    async def warm_up(self, texts: Sequence[str] | None = None) -> None:
+        """Run a short and a full-length text through a worker, then report ready.
+
+        Raises:
+            WorkerUnavailableError / InferenceError: the round trip failed (the server must not start).
+        """
+        if texts is None:
+            texts = ["warm up", " ".join(["warm"] * self.embedder.defaults.max_tokens)]
+        await self._round_trip(list(texts), self.settings.inference_timeout_s * 2 + 30)
+        self._record.ready = True
+
+    @property
+    def ready(self) -> bool:
+        """True once :meth:`warm_up` succeeded."""
+        return self._record.ready
+
+    @property
+    def queue_segments(self) -> int:
+        """Segments waiting for inference now."""
+        return self._queue.live
+
+    @property
+    def in_flight_requests(self) -> int:
+        """Requests admitted and not yet answered."""
+        return self._gate.admitted
+
+    def retry_after(self) -> int:
+        """Whole seconds a refused client should wait: the queue's drain time, 1 to 60."""
+        return self._drain.retry_after(self._queue.live)
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Block until ``condition()`` holds, re-checked whenever the queue, workers or admissions change.
+
+        Returns whether it held within ``timeout`` seconds (for tests and tools; never on the event loop).
+        """
+        return self._work.wait_until(condition, timeout)
+
+    # -- the request path ---------------------------------------------------------------------------
+
+    async def embed(self, texts: Sequence[str], options: EmbedOptions | None = None) -> EmbedOutcome:
+        """Embed ``texts`` with the other requests in flight; vectors in the caller's order.
+
+        Cancelling the awaiting task (the client went away) releases the texts; those nobody else
+        waits for are dropped before inference.
+
+        Raises:
+            OverloadedError: too many requests in flight, or the queue is full (429).
+            WorkerUnavailableError: not ready, worker stuck or dead, or over ``request_timeout_s`` (503).
+            InputError, ConfigError: bad texts or options (400).
+            InferenceError: the backend failed on a batch holding these texts (500).
+        """
+        started = time.perf_counter()
+        with self._gate.admit():
+            if not self._record.ready:
+                raise WorkerUnavailableError("the model is still warming up; retry shortly", retry_after=2)
+            resolved = self.embedder.resolve(options)
+            loop = asyncio.get_running_loop()
+            if _is_small(texts):  # cheaper here than a hop to the tokenizer thread and back
+                ticket = self._claim(texts, resolved)
+            else:
+                claimed = loop.run_in_executor(self._claim_pool, self._claim, texts, resolved)
+                try:
+                    ticket = await asyncio.shield(claimed)
+                except asyncio.CancelledError:
+                    claimed.add_done_callback(self._release_when_claimed)
+                    raise
+            try:
+                waiter = gather_thread_futures(loop, [job.future for _, job in ticket.jobs])
+                try:
+                    await asyncio.wait_for(waiter, self.settings.request_timeout_s)
+                except TimeoutError as exc:
+                    raise WorkerUnavailableError(
+                        f"request not done within {self.settings.request_timeout_s:g} s "
+                        f"({self._queue.live} segments queued); retry later",
+                        retry_after=self.retry_after(),
+                    ) from exc
+            finally:
+                self._work.release(ticket)
+            return self._outcome(ticket, resolved, started)
+
+    def _outcome(self, ticket: Ticket, resolved: ResolvedOptions, started: float) -> EmbedOutcome:
+        """The request's answer: its texts' vectors in order, postprocessed once, with its timings."""
+        entries: list[CachedVector | None] = [None] * ticket.n_texts
+        for index, entry in ticket.hits.items():
+            entries[index] = entry
+        queue_s = 0.0
+        batches: dict[int, float] = {}
+        for index, job in ticket.jobs:
+            entries[index] = job.future.result()
+            if job.started_at is not None:
+                queue_s = max(queue_s, job.started_at - job.enqueued_at)
+            batches.update(job.batch_seconds)
+        combined = np.stack([e.vector for e in entries if e is not None])
+        vectors = postprocess(combined, resolved.dimensions, resolved.normalize)
+        timings = {
+            "tokenize": ticket.tokenize_seconds,
+            "queue": queue_s,
+            "inference": float(sum(batches.values())),
+            "total": time.perf_counter() - started,
+        }
+        tokens = [e.tokens for e in entries if e is not None]
+        return EmbedOutcome(vectors=vectors, tokens=tokens, cache_hits=len(ticket.hits), timings=timings)
+
+    def _claim(self, texts: Sequence[str], resolved: ResolvedOptions) -> Ticket:
+        """The claim step: validate, cache look-up, join in-flight texts, tokenise and enqueue the rest."""
+        t0 = time.perf_counter()
+        items = validate_texts(texts)
+        ticket = Ticket(n_texts=len(items))
+        keys = [
+            cache_key(
+                self.identity,
+                text,
+                prompt=resolved.prompt,
+                max_tokens=resolved.max_tokens,
+                long_input=resolved.long_input,
+                chunk_overlap=resolved.chunk_overlap,
+            )
+            for text in items
+        ]
+        found = self.cache.get_many(keys) if self.cache is not None else [None] * len(keys)
+        new_jobs = self._work.claim(ticket, keys, found)
+        self.observer.on_cache(len(ticket.hits), len(new_jobs), len(ticket.jobs) - len(new_jobs))
+        if new_jobs:
+            try:
+                self._tokenize_and_enqueue(items, new_jobs, resolved)
+            except BaseException as exc:
+                error: BaseException = exc
+                if isinstance(exc, InputTooLongError):  # name the caller's index, not the index among misses
+                    error = InputTooLongError(new_jobs[exc.index][0], exc.n_tokens, exc.limit)
+                failure = error if isinstance(error, Exception) else WorkerUnavailableError("request abandoned")
+                self._work.fail([job for _, job in new_jobs], failure)
+                self._work.release(ticket)
+                if error is exc:
+                    raise
+                raise error from exc
+        ticket.tokenize_seconds = time.perf_counter() - t0
+        return ticket
+
+    def _tokenize_and_enqueue(
+        self, items: list[str], new_jobs: list[tuple[int, TextJob]], resolved: ResolvedOptions
+    ) -> None:
+        tokenized = self.embedder.prepare([items[index] for index, _ in new_jobs], resolved)
+        jobs = [job for _, job in new_jobs]
+        self._work.enqueue(attach_segments(jobs, tokenized.segments, tokenized.tokens), jobs, time.monotonic())
+
+    def _release_when_claimed(self, claimed: asyncio.Future[Ticket]) -> None:
+        if not claimed.cancelled() and claimed.exception() is None:
+            self._work.release(claimed.result())
+
+    # -- the workers' side --------------------------------------------------------------------------
+
+    def _run_batch(self, running: RunningBatch) -> None:
+        """Run one batch on the model (a worker thread, outside the lock) and hand its rows on."""
+        segments = [item.segment for item in running.items]
+        t0 = time.monotonic()
+        error: EmbedlabError | None = None
+        try:
+            out = self.embedder.encode(segments)
+        except EmbedlabError as exc:
+            error = exc
+        except Exception as exc:
+            error = InferenceError(f"inference failed on a batch of {len(segments)} segments: {exc!r}")
+            error.__cause__ = exc
+        seconds = time.monotonic() - t0
+        real_tokens = sum(item.length for item in running.items)
+        with self._work.cond:
+            if not self._pool.settle(running):  # abandoned by the watchdog; its jobs failed already
+                return
+            if error is None:
+                self._record.success(time.monotonic())
+                self._drain.observe(len(segments), seconds)
+            else:
+                self._record.failure(str(error))
+            self._work.cond.notify_all()
+        self.observer.on_batch(len(segments), real_tokens, 0 if error else out.padded_tokens, seconds, error is None)
+        if error is not None:
+            log.warning("inference batch failed: %s", error)
+            self._work.fail(running.jobs(), error)
+            return
+        self._store_rows(running, out.pooled, seconds)
+
+    def _store_rows(self, running: RunningBatch, pooled: FloatArray, seconds: float) -> None:
+        """Store a batch's pooled rows; combine, cache and deliver every text whose rows are all in."""
+        finished = self._work.store_rows(running.items, pooled, running.batch_id, seconds)
+        if not finished:
+            return
+        rows = np.stack([row for job in finished for row in job.rows if row is not None])
+        segments = [replace(s, text_index=j) for j, job in enumerate(finished) for s in job.segments]
+        combined = combine_windows(rows, segments, len(finished))
+        entries = [CachedVector(combined[j].copy(), job.tokens) for j, job in enumerate(finished)]
+        cacheable = [(job.key, entry) for job, entry in zip(finished, entries, strict=True) if job.key is not None]
+        if self.cache is not None and cacheable:
+            try:
+                self.cache.put_many(cacheable)
+            except Exception as exc:  # a cache failure must never fail the request
+                log.warning("cache write failed: %s", exc)
+        self._work.deliver(finished, entries)
+
+    # -- health -----------------------------------------------------------------------------------------
+
+    def health(self) -> WorkerHealth:
+        """A snapshot of the workers (no round trip; see :meth:`check_health`)."""
+        now = time.monotonic()
+        with self._work.cond:
+            busy = self._pool.busy_s(now)
+            status = health_status(
+                stopping=self._pool.stopping,
+                dead=bool(self._pool.exited),
+                busy_s=busy,
+                inference_timeout_s=self.settings.inference_timeout_s,
+                record=self._record,
+            )
+            success = self._record.last_success_at
+            return WorkerHealth(
+                status=status,
+                last_success_age_s=now - success if success is not None else None,
+                busy_s=busy,
+                last_error=self._record.last_error,
+                restarts=self._record.restarts,
+                queue_segments=self._queue.live,
+                in_flight_requests=self._gate.admitted,
+                workers=self.settings.workers,
+            )
+
+    async def check_health(self) -> WorkerHealth:
+        """Health proven by a recent successful batch, else by a real round trip through the queue now.
+
+        Returns a snapshot whose ``status`` is ``ok`` only if the workers are alive, not stuck, and a batch
+        succeeded within ``health_max_age_s`` (or the probe just did).
+        """
+        return await self._probe.check()
+
+    async def _probe_round_trip(self) -> None:
+        await self._round_trip(["health check"], self.settings.inference_timeout_s + 1.0)
+
+    async def _round_trip(self, texts: list[str], timeout: float) -> None:
+        """Texts through the queue and a worker, bypassing admission, cache and de-duplication."""
+        loop = asyncio.get_running_loop()
+        tokenized = await loop.run_in_executor(self._claim_pool, self.embedder.prepare, texts)
+        jobs = [TextJob(None) for _ in texts]
+        work = attach_segments(jobs, tokenized.segments, tokenized.tokens)
+        self._work.enqueue(work, jobs, time.monotonic(), bounded=False)
+        try:
+            await asyncio.wait_for(gather_thread_futures(loop, [job.future for job in jobs]), timeout)
+        except TimeoutError as exc:
+            raise WorkerUnavailableError(f"no inference round trip within {timeout:g} s") from exc
+        finally:
+            for job in jobs:
+                if not job.future.done():
+                    self._work.cancel(job)
