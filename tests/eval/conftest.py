@@ -32,6 +32,7 @@ def scifact_slice(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="session")
 def scifact_slice_report(default_model: Any, scifact_slice: Path) -> Any:
     """``evaluate_retrieval`` of the default model (torch) on :func:`scifact_slice`, run once per session."""
-    from embedlab.eval.retrieval import evaluate_retrieval, load_beir
+    from embedlab.eval.beir import load_beir
+    from embedlab.eval.retrieval import evaluate_retrieval
 
     return evaluate_retrieval(default_model, load_beir(scifact_slice), corpus_chunk_size=32)

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import embedlab
+from embedlab.eval.beir import load_beir
 from embedlab.eval.mteb_adapter import MtebEncoder
-from embedlab.eval.retrieval import evaluate_retrieval, load_beir
+from embedlab.eval.retrieval import evaluate_retrieval
 from embedlab.eval.sts import StsData, evaluate_sts
 
 from .helpers import write_beir

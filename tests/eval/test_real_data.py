@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import embedlab
+from embedlab.eval.beir import load_beir
 from embedlab.eval.report import EvalReport
-from embedlab.eval.retrieval import load_beir
 from embedlab.eval.sts import evaluate_sts, load_sts
 
 # nDCG@10 of this slice, measured with the torch backend (ONNX gives the same to 1e-6)

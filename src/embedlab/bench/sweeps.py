@@ -10,12 +10,9 @@ many points rather than every run of one point, and the medians shrug it off.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import math
-import platform
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +23,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from embedlab.backends import BACKENDS
 from embedlab.backends.threads import available_cores
-from embedlab.bench.corpus import texts_of_length
+from embedlab.bench.cache_effect import measure_cache_effect
+from embedlab.bench.corpus import generate_corpus, texts_of_length
+from embedlab.bench.machine import machine_info
 from embedlab.bench.runner import PointConfig, PointResult, RunSample, measure_run, set_backend_threads
 from embedlab.bench.synthetic import FlopModel, SyntheticShape, build_synthetic_bert, measure_matmul_peak, model_flops
 from embedlab.engine.embedder import Embedder
@@ -214,42 +213,6 @@ def texts_per_point(batch: int, seq: int, tokens_per_run: int) -> int:
     return batch * max(1, math.ceil(tokens_per_run / (batch * seq)))
 
 
-def machine_info() -> dict[str, Any]:
-    """CPU model, cores, platform and library versions."""
-    import os
-
-    import numpy
-    import torch
-
-    from embedlab.version import __version__
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        import onnxruntime
-
-        ort_version: str | None = onnxruntime.__version__
-    except ImportError:
-        ort_version = None
-    return {
-        "cpu": cpu,
-        "cores_available": available_cores(),
-        "logical_cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "torch": torch.__version__,
-        "onnxruntime": ort_version,
-        "embedlab": __version__,
-    }
-
-
 class _Models:
     """Loaded embedders by (model label, backend, threads), created on first use."""
 
@@ -267,46 +230,6 @@ class _Models:
                 self.paths[config.model], backend=config.backend, device=self.device, threads=config.threads
             )
         return self._loaded[key]
-
-
-def measure_cache_effect(embedder: Embedder, texts: Sequence[str], request_texts: int) -> dict[str, Any]:
-    """The same texts twice through the engine's dynamic batcher with an in-memory cache.
-
-    Returns ``{"status": "measured", "first_s", "second_s", "ratio", "hits"...}``, where ``ratio`` is how
-    many times faster the second pass (all hits) is.
-    """
-    from embedlab.engine.cache import MemoryLRUCache
-    from embedlab.engine.serving import DynamicBatcher
-
-    batcher = DynamicBatcher(embedder, cache=MemoryLRUCache(max(1, 2 * len(texts))))
-    requests = [list(texts[i : i + request_texts]) for i in range(0, len(texts), request_texts)]
-
-    async def twice() -> tuple[float, float, int]:
-        await batcher.warm_up()
-        t0 = time.perf_counter()
-        for request in requests:
-            await batcher.embed(request)
-        t1 = time.perf_counter()
-        hits = 0
-        for request in requests:
-            hits += (await batcher.embed(request)).cache_hits
-        return t1 - t0, time.perf_counter() - t1, hits
-
-    batcher.start()
-    try:
-        first, second, hits = asyncio.run(twice())
-    finally:
-        batcher.stop()
-    return {
-        "status": "measured",
-        "backend": embedder.backend.name,
-        "texts": len(texts),
-        "requests": len(requests),
-        "first_s": first,
-        "second_s": second,
-        "hits": hits,
-        "ratio": first / second if second > 0 else None,
-    }
 
 
 def run_bench(plan: BenchPlan, progress: Progress | None = None) -> dict[str, Any]:
@@ -409,7 +332,7 @@ def run_bench(plan: BenchPlan, progress: Progress | None = None) -> dict[str, An
         if plan.cache:
             first = models.get(points[0])
             set_backend_threads(first, points[0].threads)
-            cache_source = data_texts or _cache_corpus(settings.cache_texts)
+            cache_source = data_texts or generate_corpus(settings.cache_texts, seed=7)
             cache = measure_cache_effect(first, cache_source[: settings.cache_texts], settings.request_texts)
         else:
             cache = {"status": "skipped", "reason": "turned off (--no-cache)"}
@@ -443,9 +366,3 @@ def run_bench(plan: BenchPlan, progress: Progress | None = None) -> dict[str, An
         "cache": cache,
         "notes": notes,
     }
-
-
-def _cache_corpus(n_texts: int) -> list[str]:
-    from embedlab.bench.corpus import generate_corpus
-
-    return generate_corpus(n_texts, seed=7)

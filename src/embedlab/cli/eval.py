@@ -189,7 +189,8 @@ def retrieval(
     quiet: QuietOpt = False,
 ) -> None:
     """Exact cosine search over a BEIR corpus: nDCG@10 (main), MAP@10, MRR@10, Recall@10/100."""
-    from embedlab.eval.retrieval import evaluate_retrieval, load_beir
+    from embedlab.eval.beir import load_beir
+    from embedlab.eval.retrieval import evaluate_retrieval
 
     dataset = load_beir(data, split, strict=not lenient_qrels)
     settings = load_settings(

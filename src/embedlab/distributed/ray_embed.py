@@ -7,8 +7,8 @@ by the largest single input file being read)::
                 ──map_batches (actor pool, batch = 1 part)──► each actor embeds and writes its part
                 ──► driver: one small stats row per part (progress, per-worker throughput)
 
-Each actor loads the model once (``embedlab.load`` with the job's :class:`EngineSettings`) and calls
-:meth:`Embedder.embed_with_report`, exactly the local path's engine, so vectors match it. Vectors never
+Each actor loads the model once (:func:`embedlab.load` with the job's :class:`EngineSettings`) and calls
+:meth:`Embedder.embed_resolved`, exactly the local path's engine, so vectors match it. Vectors never
 travel back to the driver: actors write parts straight into the output directory (on a multi-node
 cluster that directory must be shared storage every node can write, e.g. NFS).
 
@@ -17,8 +17,6 @@ Resumption and safety live in :mod:`embedlab.distributed.shards` (manifest, atom
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,20 +24,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import embedlab.errors as errors
 from embedlab.distributed.cluster import ensure_ray, import_ray
+from embedlab.distributed.ray_stages import PartEmbedder, raise_worker_error, read_file_parts
 from embedlab.distributed.shards import (
     SUCCESS_NAME,
     JobManifest,
     has_id_field,
     list_input_files,
     output_lock,
-    part_name,
     prepare_output_dir,
     write_json_atomic,
-    write_part,
 )
-from embedlab.errors import ClusterError, ConfigError, DataFileError, EmbedlabError
+from embedlab.errors import ClusterError, ConfigError, EmbedlabError
 from embedlab.settings import EngineSettings
 
 
@@ -155,120 +151,6 @@ class RayEmbedReport:
                 for name, stats in self.workers.items()
             },
         }
-
-
-# -- stage 1: read input files into parts (Ray tasks) -----------------------------------------------
-
-
-def _error_row(part: str, exc: BaseException) -> dict[str, Any]:
-    return {"part": part, "ids": [], "texts": [], "done_rows": 0, "error": f"{type(exc).__name__}\t{exc}"}
-
-
-def _read_file_parts(
-    row: dict[str, Any],
-    *,
-    output: str,
-    rows_per_part: int,
-    text_field: str | None,
-    id_field: str | None,
-    skip_empty: bool,
-) -> list[dict[str, Any]]:
-    """Read one input file and cut it into parts; a part already on disk becomes a ``done_rows`` marker."""
-    from embedlab.io.readers import read_texts
-
-    path = Path(row["path"])
-    index = int(row["file_index"])
-    try:
-        table = read_texts(path, text_field=text_field, id_field=id_field, skip_empty=skip_empty)
-        ids = table.ids
-        if row["prefix_ids"]:
-            ids = [f"{path.name}:{i}" for i in ids]
-        if len(set(ids)) != len(ids):
-            seen: set[str] = set()
-            duplicate = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-            raise DataFileError(f"{path}: id {duplicate!r} occurs more than once; ids must be unique")
-    except EmbedlabError as exc:
-        return [_error_row(part_name(index, 0), exc)]
-    except Exception as exc:  # anything else a reader may raise: still a clear error naming the file
-        return [_error_row(part_name(index, 0), DataFileError(f"{path}: cannot read ({exc})"))]
-    rows = []
-    for block, start in enumerate(range(0, len(ids), rows_per_part)):
-        name = part_name(index, block)
-        stop = min(start + rows_per_part, len(ids))
-        if (Path(output) / name).exists():
-            rows.append({"part": name, "ids": [], "texts": [], "done_rows": stop - start, "error": ""})
-        else:
-            rows.append(
-                {"part": name, "ids": ids[start:stop], "texts": table.texts[start:stop], "done_rows": 0, "error": ""}
-            )
-    return rows
-
-
-# -- stage 2: embed and write parts (an actor pool) --------------------------------------------------
-
-
-class PartEmbedder:
-    """A Ray Data actor: loads the model once, then embeds and writes one part per call.
-
-    Args:
-        settings: the job's engine settings (model, backend, device, threads, batch tokens, long input...).
-        output: the output directory.
-        embed_options: embedding options (``prompt``, ``normalize``), resolved once when the model loads.
-    """
-
-    def __init__(self, settings: EngineSettings, output: str, embed_options: dict[str, Any]):
-        from embedlab.engine.loader import load
-
-        self.output = Path(output)
-        self.worker = f"{socket.gethostname()}/{os.getpid()}"
-        self.load_error: EmbedlabError | None = None
-        try:
-            self.embedder = load(settings=settings)
-            self.options = self.embedder.resolve(**embed_options)
-        except EmbedlabError as exc:
-            self.load_error = exc  # reported per part, so the driver raises it with its own type
-
-    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        """Embed and write every part of ``batch`` (columns as rows of stage 1); one stats row per part."""
-        out: dict[str, list[Any]] = {
-            k: [] for k in ("part", "texts", "tokens", "truncated", "seconds", "worker", "done_rows", "error")
-        }
-        for i, name in enumerate(batch["part"]):
-            stats = (0, 0, 0, 0.0)
-            error = str(batch["error"][i])
-            done_rows = int(batch["done_rows"][i])
-            if not error and not done_rows:
-                try:
-                    stats = self._embed_part(str(name), list(map(str, batch["ids"][i])), list(batch["texts"][i]))
-                except EmbedlabError as exc:
-                    error = _error_row(str(name), exc)["error"]
-            for key, value in zip(
-                ("part", "texts", "tokens", "truncated", "seconds", "worker", "done_rows", "error"),
-                (str(name), *stats, self.worker, done_rows, error),
-                strict=True,
-            ):
-                out[key].append(value)
-        return out
-
-    def _embed_part(self, name: str, ids: list[str], texts: list[str]) -> tuple[int, int, int, float]:
-        if self.load_error is not None:
-            raise self.load_error
-        started = time.perf_counter()
-        result = self.embedder.embed_resolved([str(t) for t in texts], self.options)
-        write_part(self.output / name, ids, result.vectors, result.tokens, result.truncated)
-        return len(ids), result.total_tokens, result.n_truncated, time.perf_counter() - started
-
-
-def _raise_worker_error(text: str) -> None:
-    """Re-raise an error reported by a task or actor with its own embedlab class (class name, tab, message)."""
-    kind, _, message = text.partition("\t")
-    error_class = getattr(errors, kind, None)
-    if isinstance(error_class, type) and issubclass(error_class, EmbedlabError):
-        try:
-            raise error_class(message)
-        except TypeError:  # a class whose constructor takes other arguments
-            pass
-    raise ClusterError(f"{kind}: {message}")
 
 
 # -- the driver ---------------------------------------------------------------------------------------
@@ -401,7 +283,7 @@ def _run_pipeline(
     context.execution_options.preserve_order = False
     started = time.perf_counter()
     read = partial(
-        _read_file_parts,
+        read_file_parts,
         output=str(output),
         rows_per_part=job.rows_per_part,
         text_field=text_field,
@@ -427,7 +309,7 @@ def _run_pipeline(
     try:
         for row in dataset.iter_rows():
             if row["error"]:
-                _raise_worker_error(str(row["error"]))
+                raise_worker_error(str(row["error"]))
             if int(row["done_rows"]):
                 report.parts_skipped += 1
                 report.rows_skipped += int(row["done_rows"])

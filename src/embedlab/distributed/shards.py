@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from embedlab.arrays import FloatArray
 from embedlab.errors import DataFileError, OutputError
 from embedlab.io.readers import SUPPORTED_INPUTS
 
@@ -233,7 +233,7 @@ def output_lock(output: Path) -> Iterator[None]:
 def write_part(
     path: Path,
     ids: list[str],
-    vectors: npt.NDArray[np.float32],
+    vectors: FloatArray,
     n_tokens: list[int],
     truncated: list[bool],
 ) -> None:
@@ -267,12 +267,12 @@ def write_part(
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def read_parts(output: str | Path) -> tuple[list[str], npt.NDArray[np.float32]]:
+def read_parts(output: str | Path) -> tuple[list[str], FloatArray]:
     """All ids and vectors (n, dim) float32 of a finished output directory, in part order (for checks and loading)."""
     import pyarrow.parquet as pq
 
     ids: list[str] = []
-    blocks: list[npt.NDArray[np.float32]] = []
+    blocks: list[FloatArray] = []
     for part in sorted(Path(output).glob("part-*.parquet")):
         table = pq.read_table(part)
         ids.extend(table.column("id").to_pylist())

@@ -9,9 +9,10 @@
 
 from __future__ import annotations
 
+from embedlab.eval.beir import RetrievalData, load_beir
 from embedlab.eval.compare import CONFIG_KEYS, compare, config_label, parse_config
 from embedlab.eval.report import EvalReport, comparison_to_dict, report_table
-from embedlab.eval.retrieval import RetrievalData, evaluate_retrieval, load_beir
+from embedlab.eval.retrieval import evaluate_retrieval
 from embedlab.eval.sts import StsData, evaluate_sts, load_sts
 
 __all__ = [

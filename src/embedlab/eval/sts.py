@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
-import numpy.typing as npt
 
+from embedlab.arrays import Float64Array
 from embedlab.engine.embedder import Embedder
 from embedlab.errors import ConfigError, DataFileError, InputError
 from embedlab.eval._embedding import (
@@ -60,7 +60,7 @@ class StsData:
 
     sentences1: list[str]
     sentences2: list[str]
-    scores: npt.NDArray[np.float64]
+    scores: Float64Array
     source: str = ""
 
     def __len__(self) -> int:

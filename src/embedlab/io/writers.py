@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from embedlab.arrays import FloatArray
 from embedlab.errors import OutputError
 
 SUPPORTED_OUTPUTS = (".npy", ".parquet", ".jsonl")
@@ -75,7 +75,7 @@ class VectorWriter:
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
-    def write(self, ids: list[str], vectors: npt.NDArray[np.float32]) -> None:
+    def write(self, ids: list[str], vectors: FloatArray) -> None:
         """Append a block: ``ids`` (n,) and ``vectors`` (n, dim) float32."""
         n = len(ids)
         if vectors.shape != (n, self.dim):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from embedlab.engine.embedder import Embedder
-from embedlab.plan.backends import relative_loss
+from embedlab.plan.backend_choice import relative_loss
 from embedlab.plan.quality import EvalTask
 
 MIN_DIMENSIONS = 32

@@ -24,7 +24,7 @@ import numpy as np
 from embedlab.arrays import IntArray
 from embedlab.errors import ConfigError
 from embedlab.models.spec import ModelSpec
-from embedlab.plan.backends import (
+from embedlab.plan.backend_choice import (
     DEFAULT_MAX_QUALITY_LOSS,
     DEFAULT_MIN_AGREEMENT,
     BackendChoice,
