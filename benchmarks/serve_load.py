@@ -18,7 +18,7 @@ What it measures (the server runs in its own process, started by this script, on
 
 Each of ``--rounds`` rounds runs every scenario next to its offline runs, so noise from other processes
 lands on one pairing rather than on one contender; ratios are per round, then the median. Texts are the
-deterministic mixed-length corpus of ``embedlab.bench.corpus`` (about 32 tokens per text with
+deterministic mixed-length corpus of ``embedlab.sample_texts`` (about 32 tokens per text with
 all-MiniLM-L6-v2), different texts in every scenario and round so that server runs never hit the cache.
 The load generator shares the machine's CPUs with the server (a lean asyncio HTTP/1.1 client keeps its
 cost down); on a small or busy machine, numbers are noisy, ratios less so.
@@ -48,7 +48,7 @@ from typing import Any
 
 import embedlab
 from embedlab.backends.threads import available_cores
-from embedlab.bench.corpus import generate_corpus
+from embedlab.sample_texts import generate_corpus
 from embedlab.server.settings import ServerSettings
 
 

@@ -2,7 +2,7 @@
 
 Every contender embeds the same texts: a deterministic 2,000-text corpus of mixed lengths (about 30
 tokens per text with all-MiniLM-L6-v2, some beyond its 256-token limit; see
-``embedlab.bench.corpus.generate_corpus``) or the texts of ``--corpus FILE``. The reference is
+``embedlab.sample_texts.generate_corpus``) or the texts of ``--corpus FILE``. The reference is
 sentence-transformers on PyTorch fp32 at its best batch size: each of ``--st-batches`` runs as a
 contender in the same rounds, and the fastest by median is the reference. Runs alternate between
 contenders, and the order rotates every round, so machine noise hits all of them equally.
@@ -39,8 +39,8 @@ import numpy as np
 import embedlab
 from embedlab.backends import BACKENDS
 from embedlab.backends.threads import available_cores
-from embedlab.bench.corpus import corpus_lengths, generate_corpus, short_queries
 from embedlab.errors import EmbedlabError
+from embedlab.sample_texts import corpus_lengths, generate_corpus, short_queries
 
 EXACT_COSINE = 0.9999
 

@@ -24,13 +24,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from embedlab.backends import BACKENDS
 from embedlab.backends.threads import available_cores
 from embedlab.bench.cache_effect import measure_cache_effect
-from embedlab.bench.corpus import generate_corpus, texts_of_length
 from embedlab.bench.machine import machine_info
 from embedlab.bench.runner import PointConfig, PointResult, RunSample, measure_run, set_backend_threads
 from embedlab.bench.synthetic import FlopModel, SyntheticShape, build_synthetic_bert, measure_matmul_peak, model_flops
 from embedlab.engine.embedder import Embedder
 from embedlab.errors import ConfigError
 from embedlab.models.spec import ModelSpec
+from embedlab.sample_texts import generate_corpus, texts_of_length
 
 SCHEMA = "embedlab-bench/1"
 DEFAULT_BATCHES: tuple[int, ...] = (1, 8, 32, 128)

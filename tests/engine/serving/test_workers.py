@@ -25,7 +25,15 @@ class Harness:
         self.behaviour = "ok"
         self.unblock = threading.Event()
         self.pool = WorkerPool(
-            self.cond, workers, timeout, self.record, self.queue.assemble, self.run, self.fail, self.restarts.append
+            self.cond,
+            self.cond.notify_all,
+            workers,
+            timeout,
+            self.record,
+            self.queue.assemble,
+            self.run,
+            self.fail,
+            self.restarts.append,
         )
 
     def run(self, running: RunningBatch) -> None:

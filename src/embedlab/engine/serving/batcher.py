@@ -133,6 +133,7 @@ class DynamicBatcher:
         self._record = HealthRecord()
         self._pool = WorkerPool(
             self._work.cond,
+            self._work.wake_all_locked,
             limits.workers,
             limits.inference_timeout_s,
             self._record,
@@ -333,7 +334,7 @@ class DynamicBatcher:
                 self._drain.observe(len(segments), seconds)
             else:
                 self._record.failure(str(error))
-            self._work.cond.notify_all()
+            self._work.wake_all_locked()
         self.observer.on_batch(len(segments), real_tokens, 0 if error else out.padded_tokens, seconds, error is None)
         if error is not None:
             log.warning("inference batch failed: %s", error)

@@ -2,8 +2,10 @@
 
 :class:`WorkRegistry` is the one place that changes a job's state: claimed (a new job, or joined to
 one in flight), enqueued, released by its requests, failed, given its pooled rows, delivered. Every
-change happens under its condition, and wakes whoever waits on it (the workers, the watchdog,
-:meth:`WorkRegistry.wait_until`).
+change happens under its lock. Two conditions share that lock: ``cond`` wakes the workers and the
+watchdog (work to take, a batch started or ended), ``changed`` wakes observers
+(:meth:`WorkRegistry.wait_until`) on every change; a change the workers need not see (a request
+admitted or released, a job failed) never wakes them.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ class WorkRegistry:
     """
 
     def __init__(self, queue: TokenBudgetQueue, retry_after: Callable[[], int], on_dropped: Callable[[int], None]):
-        self.cond = threading.Condition()
+        lock = threading.RLock()
+        self.cond = threading.Condition(lock)  # the workers and the watchdog wait on this
+        self.changed = threading.Condition(lock)  # observers wait on this
         self.queue = queue
         self.inflight: InflightTable[bytes, TextJob] = InflightTable()
         self.closed = False
@@ -39,14 +43,19 @@ class WorkRegistry:
         self._on_dropped = on_dropped
 
     def notify(self) -> None:
-        """Wake every waiter (something they may wait for changed)."""
-        with self.cond:
-            self.cond.notify_all()
+        """Wake the observers (something they may wait for changed); the workers sleep on."""
+        with self.changed:
+            self.changed.notify_all()
+
+    def wake_all_locked(self) -> None:
+        """Under the lock: wake the workers, the watchdog and the observers."""
+        self.cond.notify_all()
+        self.changed.notify_all()
 
     def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
         """Block until ``condition()`` holds, re-checked at every change; whether it did within ``timeout`` s."""
-        with self.cond:
-            return self.cond.wait_for(condition, timeout)
+        with self.changed:
+            return self.changed.wait_for(condition, timeout)
 
     def claim(
         self, ticket: Ticket, keys: Sequence[bytes], found: Sequence[CachedVector | None]
@@ -98,7 +107,7 @@ class WorkRegistry:
             for job in jobs:
                 job.enqueued_at = now
             self.queue.enqueue(work)
-            self.cond.notify_all()
+            self.wake_all_locked()
 
     def release(self, ticket: Ticket) -> None:
         """The request no longer waits (once): texts nobody else waits for are dropped from the queue."""
@@ -112,7 +121,7 @@ class WorkRegistry:
                     dropped = self.cancel(job)
                     if dropped:
                         self._on_dropped(dropped)
-            self.cond.notify_all()
+            self.changed.notify_all()
 
     def cancel(self, job: TextJob) -> int:
         """Take a job out of the queue and the in-flight table; returns its segments that were still queued."""
@@ -127,7 +136,7 @@ class WorkRegistry:
         with self.cond:
             for job in jobs:
                 self.cancel(job)
-            self.cond.notify_all()
+            self.changed.notify_all()
         for job in jobs:
             if not job.future.done():
                 with contextlib.suppress(Exception):  # InvalidStateError: completed concurrently
@@ -162,5 +171,5 @@ class WorkRegistry:
         with self.cond:
             self.closed = True
             items = self.queue.drain()
-            self.cond.notify_all()
+            self.wake_all_locked()
         return list({id(item.job): item.job for item in items}.values())

@@ -46,7 +46,8 @@ class WorkerPool:
     """``workers`` inference threads and their watchdog.
 
     Args:
-        cond: the batcher's condition (re-entrant lock), guarding the queue and this pool.
+        cond: the condition the workers and the watchdog wait on (its re-entrant lock guards the queue too).
+        wake_all: under the lock, wakes everyone waiting on it (``cond`` and observers).
         workers: inference slots.
         inference_timeout_s: a batch running longer than this means its worker is stuck.
         record: the health record, told of restarts.
@@ -59,6 +60,7 @@ class WorkerPool:
     def __init__(
         self,
         cond: threading.Condition,
+        wake_all: Callable[[], None],
         workers: int,
         inference_timeout_s: float,
         record: HealthRecord,
@@ -68,6 +70,7 @@ class WorkerPool:
         on_restart: Callable[[str], None],
     ):
         self.cond = cond
+        self._wake_all = wake_all
         self.workers = workers
         self.inference_timeout_s = inference_timeout_s
         self.record = record
@@ -100,7 +103,7 @@ class WorkerPool:
         with self.cond:
             self.stopping = True
             running = list(self.running.values())
-            self.cond.notify_all()
+            self._wake_all()
         return running
 
     def join_watchdog(self, timeout: float) -> None:
@@ -151,7 +154,7 @@ class WorkerPool:
             for item in items:
                 if item.job.started_at is None:
                     item.job.started_at = running.started
-            self.cond.notify_all()
+            self._wake_all()
             return running
 
     def _worker_main(self, slot: int, generation: int) -> None:
@@ -169,7 +172,7 @@ class WorkerPool:
                     if running_now is not None and running_now.generation == generation:
                         del self.running[slot]
                         orphans = running_now.jobs()
-                self.cond.notify_all()
+                self._wake_all()
             if orphans:
                 died = WorkerUnavailableError("the inference worker died while running a batch; it is being replaced")
                 self._fail_jobs(orphans, died)
@@ -201,5 +204,5 @@ class WorkerPool:
         self.running.pop(slot, None)
         self.record.restart(message)
         self._spawn_locked(slot)
-        self.cond.notify_all()
+        self._wake_all()
         self._on_restart(reason)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import embedlab
-from embedlab.bench.corpus import corpus_lengths, generate_corpus, short_queries, texts_of_length
 from embedlab.engine.tokenize import load_tokenizer
 from embedlab.errors import ConfigError
+from embedlab.sample_texts import corpus_lengths, generate_corpus, short_queries, texts_of_length
 
 
 @pytest.fixture(scope="module")

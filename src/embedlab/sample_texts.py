@@ -1,4 +1,4 @@
-"""Benchmark texts: a deterministic mixed-length corpus, and texts of an exact token length.
+"""Deterministic texts for measuring: a mixed-length corpus, short queries, texts of an exact token length.
 
 The generated corpus imitates real embedding traffic: many short queries, a body of one- or two-sentence
 passages, some paragraphs and a few long documents beyond a 256-token limit. With the default model's
