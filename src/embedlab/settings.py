@@ -33,7 +33,7 @@ class EngineSettings(BaseSettings):
     Attributes:
         model: model name or path; None means the default model.
         backend: runtime backend name: ``auto`` (the fastest with STS cost ≤ 0.001 on this hardware),
-            ``torch``, ``torch-bf16``, ``onnx``, ``onnx-int8``, ``hybrid``.
+            ``torch``, ``torch-bf16``, ``onnx``, ``onnx-int8``, ``openvino``, ``openvino-f32``.
         device: ``cpu``, ``cuda`` or ``cuda:N``.
         threads: intra-op CPU threads; None means the physical cores available to the process.
         max_batch_tokens: padded tokens per forward batch (batch size × longest sequence) of the library's

@@ -78,12 +78,16 @@ def test_cuda_without_a_gpu_names_the_fix(tiny_bert_dir: Path) -> None:
         embedlab.load(str(tiny_bert_dir), backend="onnx", device="cuda")
 
 
-def test_auto_backend_follows_the_hardware(tiny_bert_dir: Path) -> None:
-    from embedlab.backends import auto_backend, cpu_has_bf16
-
-    expected = "hybrid" if cpu_has_bf16() else "onnx"
-    assert auto_backend("cpu") == expected
-    assert embedlab.load(str(tiny_bert_dir)).backend.name == expected
+def test_auto_runs_what_this_machines_calibration_chose(tiny_bert_dir: Path) -> None:
+    model = embedlab.load(str(tiny_bert_dir), threads=1)
+    calibration = model.calibration
+    assert calibration is not None and not calibration.fallback
+    assert model.backend.name == calibration.decision.name
+    proven = {c.name for c in calibration.candidates if c.proven}
+    assert {calibration.decision.small, calibration.decision.large} <= proven
+    exact = embedlab.load(str(tiny_bert_dir), backend="torch", threads=1).embed(TEXTS)
+    assert ((model.embed(TEXTS) * exact).sum(1) >= 0.9999).all()
+    assert embedlab.load(str(tiny_bert_dir), backend="onnx").calibration is None  # a named backend: no calibration
 
 
 def test_int8_backend_is_close_and_cached(tiny_bert_dir: Path) -> None:

@@ -76,9 +76,11 @@ def test_serve_with_no_arguments_serves_the_default_model_without_torch(tmp_path
             answer = client.post("/v1/embeddings", json={"input": texts})
             assert answer.status_code == 200
             info = client.get("/info").json()
-        assert info["backend"] == "onnx" and info["model"] == embedlab.DEFAULT_MODEL
+        assert info["model"] == embedlab.DEFAULT_MODEL
+        assert info["backend_auto"] is not None and info["backend"] == info["backend_auto"]["chosen"]
         vectors = np.asarray([d["embedding"] for d in answer.json()["data"]], dtype=np.float32)
-        np.testing.assert_allclose(vectors, embedlab.load(backend="onnx").embed(texts), atol=1e-5)
+        exact = embedlab.load(backend="onnx").embed(texts)
+        assert ((vectors * exact).sum(1) >= 0.9999).all()  # auto never trades quality for speed
         maps = Path(f"/proc/{server.pid}/maps").read_text()
         assert "libtorch" not in maps
         peak = peak_rss_mb(server.pid)
@@ -88,9 +90,10 @@ def test_serve_with_no_arguments_serves_the_default_model_without_torch(tmp_path
         output, _ = server.communicate(timeout=30)
     assert server.returncode == 0, output
     assert "Uvicorn running on http://127.0.0.1:8000" in output
+    assert f"backend auto chose {info['backend']}: " in output
     modules = set(json.loads(modules_file.read_text()))
     assert "torch" not in modules and "transformers" not in modules and "sentence_transformers" not in modules
-    assert "onnxruntime" in modules and "uvicorn" in modules
+    assert "uvicorn" in modules
 
 
 def test_bad_settings_are_an_error_message_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,7 +20,7 @@ def words(n: int, seed: int = 0) -> str:
 @pytest.fixture(scope="module")
 def tiny(tiny_bert_dir: Path) -> Embedder:
     # fp32 torch: these tests compare vectors across batch compositions, which only an exact backend keeps
-    # to 1e-5 (hybrid, auto's choice on bf16 CPUs, sends single texts and batches to different runtimes)
+    # to 1e-5 (auto may split batches by size between two runtimes, or choose a bf16 one)
     return embedlab.load(str(tiny_bert_dir), backend="torch", max_batch_tokens=64, max_batch_size=4, chunk_overlap=2)
 
 

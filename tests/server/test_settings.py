@@ -18,7 +18,7 @@ from embedlab.settings import load_settings
 def test_defaults_are_safe_and_documented_limits() -> None:
     settings = ServerSettings()
     assert settings.host == "127.0.0.1" and settings.port == 8000 and settings.api_key is None
-    assert settings.backend is None  # onnx, with torch as the fallback
+    assert settings.backend == "auto"  # the calibrated choice, as embedlab.load() makes it
     assert settings.max_client_batch >= 2048
     assert settings.max_payload_bytes < 10_000_000
     assert settings.cache_entries > 0 and settings.cache_path is None

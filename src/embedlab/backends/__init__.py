@@ -1,59 +1,54 @@
-"""Runtime backends behind one protocol, created by name with :func:`create_backend`."""
+"""Runtime backends behind one protocol, created by name with :func:`create_backend`.
+
+``auto`` is not a backend of its own: the engine measures the ones here on the machine at hand and
+runs the fastest that matches the exact reference (:mod:`embedlab.engine.calibration`).
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from embedlab.backends.base import Backend, EncodedBatch
 from embedlab.errors import ConfigError
 from embedlab.models.spec import ModelSpec
 
-BACKENDS: tuple[str, ...] = ("torch", "torch-bf16", "onnx", "onnx-int8", "hybrid")
-
-# hybrid: batches of at most this many padded tokens run on ONNX Runtime fp32, larger ones on bf16 PyTorch.
-# Measured crossover on the default model (AVX512-BF16 CPU, 2 threads): ORT is 2.3x faster at 8 tokens,
-# 1.25x at 32, even at 64 (8.7 vs 8.3 ms), and bf16 PyTorch 1.6x faster from 256 tokens on.
-HYBRID_SMALL_TOKENS = 48
+BACKENDS: tuple[str, ...] = ("torch", "torch-bf16", "onnx", "onnx-int8", "openvino", "openvino-f32")
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU has native bfloat16 matrix instructions (AVX512-BF16 or AMX-BF16)."""
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags of this machine (``/proc/cpuinfo``; empty where it cannot be read)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
                 if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool({"avx512_bf16", "amx_bf16"} & flags)
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
-        return False
-    return False
+        pass
+    return frozenset()
 
 
-def auto_backend(device: str = "cpu") -> str:
-    """The default backend: the fastest one whose measured quality cost on STS Benchmark is ≤ 0.001.
-
-    Measured (README, "Backends"): bfloat16 PyTorch costs +0.0001 Spearman and is the fastest such backend
-    for batches where the hardware has bf16 matrix units, while ONNX Runtime fp32 answers single queries
-    fastest: ``hybrid`` runs each batch on the faster of the two. Without bf16 units bf16 is emulated and
-    slow, so ONNX Runtime fp32 (exact) is chosen. On CUDA, bf16 where the GPU supports it, else fp32 PyTorch.
-    """
-    if device.startswith("cuda"):
-        try:
-            import torch
-
-            return "torch-bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "torch"
-        except ImportError:
-            return "onnx"
-    return "hybrid" if cpu_has_bf16() else "onnx"
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has native bfloat16 matrix instructions (AVX512-BF16 or AMX-BF16)."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
-def create_backend(name: str, spec: ModelSpec, device: str = "cpu", threads: int | None = None) -> Backend:
-    """Build the named backend for ``spec`` (``auto``: see :func:`auto_backend`). Runtimes load lazily here.
+def create_backend(
+    name: str, spec: ModelSpec, device: str = "cpu", threads: int | None = None, concurrency: int = 1
+) -> Backend:
+    """Build the named backend for ``spec``. Runtimes load lazily here.
+
+    Args:
+        name: one of :data:`BACKENDS`.
+        spec: the model.
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        threads: intra-op CPU threads of each call (default: the physical cores available).
+        concurrency: callers that run ``forward`` at the same time (the server's workers); a runtime
+            that needs to know (OpenVINO: one stream each) sets itself up for them.
 
     Raises:
         ConfigError: unknown backend name.
         BackendUnavailableError: the runtime or device is missing.
     """
-    if name == "auto":
-        name = auto_backend(device)
     if name == "torch":
         from embedlab.backends.torch_backend import TorchBackend
 
@@ -73,23 +68,30 @@ def create_backend(name: str, spec: ModelSpec, device: str = "cpu", threads: int
 
         graph = quantized_graph(cached_or_export(spec), "int8")
         return OnnxBackend(spec, device=device, threads=threads, graph=graph, name="onnx-int8")
-    if name == "hybrid":
-        if device != "cpu":
-            raise ConfigError("the hybrid backend is for CPUs; on a GPU use torch-bf16 (or torch, onnx)")
-        from embedlab.backends.split import SplitBackend
+    if name in ("openvino", "openvino-f32"):
+        from embedlab.backends.openvino_backend import OpenVinoBackend
 
-        small = create_backend("onnx", spec, device=device, threads=threads)
-        large = create_backend("torch-bf16", spec, device=device, threads=threads)
-        return SplitBackend(small, large, HYBRID_SMALL_TOKENS, name="hybrid")
+        precision: Literal["bf16", "f32"] = "bf16" if name == "openvino" and cpu_has_bf16() else "f32"
+        if concurrency > 1:  # one stream per concurrent caller, each with its share of the threads
+            return OpenVinoBackend(
+                spec,
+                device=device,
+                threads=None if threads is None else threads * concurrency,
+                precision=precision,
+                mode="throughput",
+                streams=concurrency,
+                split_min_rows=1 << 30,
+                name=name,
+            )
+        return OpenVinoBackend(spec, device=device, threads=threads, precision=precision, mode="latency", name=name)
     raise ConfigError(f"unknown backend {name!r}; choose one of auto, {', '.join(BACKENDS)}")
 
 
 __all__ = [
     "BACKENDS",
-    "HYBRID_SMALL_TOKENS",
     "Backend",
     "EncodedBatch",
-    "auto_backend",
+    "cpu_flags",
     "cpu_has_bf16",
     "create_backend",
 ]

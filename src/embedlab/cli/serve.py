@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -121,6 +122,7 @@ def serve(
         raise ConfigError("--replicas and --cache need --ray (one process serves one engine)")
     from embedlab.server.process import limit_malloc_arenas
 
+    _log_to_stderr(settings.log_level)
     limit_malloc_arenas()  # before the engine's and uvicorn's threads exist
     app = create_app(settings)
     uvicorn.run(
@@ -131,6 +133,15 @@ def serve(
         access_log=access_log,
         timeout_graceful_shutdown=10,
     )
+
+
+def _log_to_stderr(level: str) -> None:
+    """Show embedlab's own log lines (start-up, warnings) beside uvicorn's, in the same format."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    logger = logging.getLogger("embedlab")
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 from embedlab.arrays import FloatArray, IntArray
 from embedlab.backends.base import Backend
 from embedlab.engine.batch_plan import pad_segments, plan_batches
+from embedlab.engine.calibration import Calibration
 from embedlab.engine.options import EmbedOptions, InputType, ResolvedOptions, resolve_options
 from embedlab.engine.postprocess import combine_windows, postprocess
 from embedlab.engine.tokenize import (
@@ -105,11 +106,20 @@ class Embedder:
             fit the model; they are resolved once here.
     """
 
-    def __init__(self, spec: ModelSpec, backend: Backend, tokenizer: Any, settings: EngineSettings):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        backend: Backend,
+        tokenizer: Any,
+        settings: EngineSettings,
+        calibration: Calibration | None = None,
+    ):
         self.spec = spec
         self.backend = backend
         self.tokenizer = tokenizer
         self.settings = settings
+        #: for ``backend="auto"``, the measurements the backend was chosen by (None for a named backend)
+        self.calibration = calibration
         self._pad_id = find_pad_id(spec, tokenizer)
         #: the settings' defaults, resolved against the model once (what a call with no options uses)
         self.defaults = resolve_options(spec, settings, _NO_OPTIONS, self._prompt_tokens)

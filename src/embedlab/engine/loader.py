@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from embedlab.backends.base import Backend
+from embedlab.engine.calibration import Calibration, auto_choice
 from embedlab.engine.embedder import Embedder
 from embedlab.models.resolve import resolve_model
 from embedlab.models.spec import ModelSpec, read_spec
@@ -26,30 +28,58 @@ def load(
     device: str | None = None,
     threads: int | None = None,
     settings: EngineSettings | None = None,
+    concurrency: int = 1,
     **overrides: Any,
 ) -> Embedder:
     """Load a model into an :class:`Embedder`.
 
     Args:
         model: a local directory, a Hugging Face repo id, or None for ``sentence-transformers/all-MiniLM-L6-v2``.
-        backend: ``auto`` (default: the fastest backend whose STS quality cost is ≤ 0.001 on this
-            hardware), ``torch`` (exact reference), ``torch-bf16``, ``onnx`` (exact), ``onnx-int8``
-            (fast path, measured quality cost) or ``hybrid``.
+        backend: ``auto`` (default: the fastest backend on this machine, measured once, among those whose
+            vectors match the exact reference to cosine ≥ 0.9999; see :mod:`embedlab.engine.calibration`),
+            ``torch`` (exact reference), ``torch-bf16``, ``onnx`` (exact), ``openvino`` (bf16 where the CPU
+            has it), ``openvino-f32`` (exact), ``onnx-int8`` (measured quality cost).
         device: ``cpu`` (default), ``cuda`` or ``cuda:N``.
         threads: intra-op CPU threads (default: the physical cores available).
         settings: a full :class:`EngineSettings` (default: defaults < environment ``EMBEDLAB_*``);
             the keyword arguments override its fields.
+        concurrency: threads that will call the model at once (the server's workers; default 1).
         **overrides: any other :class:`EngineSettings` field (``max_batch_tokens``, ``long_input``...).
 
     Raises:
         ModelNotFoundError, ModelLoadError, BackendUnavailableError, ConfigError.
     """
-    from embedlab.backends import create_backend
     from embedlab.engine.tokenize import load_tokenizer
 
     given = {"model": model, "backend": backend, "device": device, "threads": threads, **overrides}
     chosen = load_settings(EngineSettings, base=settings, **given)
     spec = load_spec(chosen.model)
     tokenizer = load_tokenizer(spec)
-    runtime = create_backend(chosen.backend, spec, device=chosen.device, threads=chosen.threads)
-    return Embedder(spec, runtime, tokenizer, chosen)
+    runtime, calibration = create_runtime(chosen.backend, spec, chosen.device, chosen.threads, concurrency)
+    return Embedder(spec, runtime, tokenizer, chosen, calibration)
+
+
+def create_runtime(
+    name: str, spec: ModelSpec, device: str = "cpu", threads: int | None = None, concurrency: int = 1
+) -> tuple[Backend, Calibration | None]:
+    """The backend ``name`` asks for, and for ``auto`` the calibration it was chosen by.
+
+    ``auto`` runs what this machine's calibration decided (:func:`~embedlab.engine.calibration.auto_choice`):
+    one backend, or two split by batch size.
+
+    Raises:
+        ConfigError: unknown backend name. BackendUnavailableError: the runtime or device is missing.
+    """
+    from embedlab.backends import create_backend
+
+    if name != "auto":
+        return create_backend(name, spec, device, threads, concurrency), None
+    calibration = auto_choice(spec, device, threads)
+    decision = calibration.decision
+    small = create_backend(decision.small, spec, device, threads, concurrency)
+    if decision.split_tokens is None:
+        return small, calibration
+    from embedlab.backends.split import SplitBackend
+
+    large = create_backend(decision.large, spec, device, threads, concurrency)
+    return SplitBackend(small, large, decision.split_tokens, name=decision.name), calibration

@@ -141,8 +141,7 @@ def compare(
         ConfigError: no configurations, or an invalid one.
         plus whatever loading the model or running the task raises.
     """
-    from embedlab.backends import create_backend
-    from embedlab.engine.loader import load_spec
+    from embedlab.engine.loader import create_runtime, load_spec
     from embedlab.engine.tokenize import load_tokenizer
 
     if not configs:
@@ -158,9 +157,9 @@ def compare(
         groups.setdefault(tuple(getattr(chosen, key) for key in RUNTIME_KEYS), []).append(index)
     reports: dict[int, EvalReport] = {}
     for (backend, device, threads), members in groups.items():
-        runtime = create_backend(backend, spec, device=device, threads=threads)
+        runtime, calibration = create_runtime(backend, spec, device, threads)
         for index in members:
-            embedder = Embedder(spec, runtime, tokenizer, settings[index])
+            embedder = Embedder(spec, runtime, tokenizer, settings[index], calibration)
             label = config_label({**changed_settings(base_settings), **parsed[index]})
             report = task_fn(embedder, config_label=label)
             reports[index] = report

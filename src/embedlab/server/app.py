@@ -21,7 +21,7 @@ from embedlab.engine.cache import build_cache
 from embedlab.engine.embedder import Embedder
 from embedlab.engine.loader import load
 from embedlab.engine.serving import DynamicBatcher
-from embedlab.errors import BackendError, EmbedlabError, ModelLoadError
+from embedlab.errors import EmbedlabError
 from embedlab.server.auth import BearerAuthMiddleware
 from embedlab.server.errors import (
     MethodNotAllowedError,
@@ -39,18 +39,12 @@ log = logging.getLogger("embedlab.server")
 
 
 def load_embedder(settings: ServerSettings) -> Embedder:
-    """Load the model on the configured backend; with none configured, ONNX, falling back to torch.
+    """Load the model on the configured backend, set up for the server's concurrent workers.
 
     Raises:
         ModelNotFoundError, ModelLoadError, BackendUnavailableError, ConfigError.
     """
-    if settings.backend is not None:
-        return load(settings=settings.engine_settings(settings.backend))
-    try:
-        return load(settings=settings.engine_settings("onnx"))
-    except (BackendError, ModelLoadError) as exc:
-        log.warning("the onnx backend is unavailable (%s); serving with torch instead", exc)
-        return load(settings=settings.engine_settings("torch"))
+    return load(settings=settings.engine_settings(), concurrency=settings.worker_layout()[0])
 
 
 def create_app(settings: ServerSettings | None = None, embedder: Embedder | None = None) -> FastAPI:
@@ -83,12 +77,15 @@ def create_app(settings: ServerSettings | None = None, embedder: Embedder | None
         except EmbedlabError:
             batcher.stop()
             raise
+        choice = embedder.calibration
         log.info(
-            "serving %s on %s (%s) — ready after a %.2f s warm-up",
+            "serving %s on %s (%s, %d worker(s)) — ready after a %.2f s warm-up%s",
             served,
             embedder.backend.name,
             embedder.backend.device,
+            batcher.settings.workers,
             time.perf_counter() - started,
+            f"; backend auto chose {embedder.backend.name}: {choice.decision.reason}" if choice else "",
         )
         yield
         batcher.stop()

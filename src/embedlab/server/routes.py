@@ -312,6 +312,7 @@ async def info(request: Request) -> Response:
         "aliases": sorted(state.accepted_names - {state.served_name}),
         "spec": spec,
         "backend": embedder.backend.name,
+        "backend_auto": embedder.calibration.summary() if embedder.calibration is not None else None,
         "device": embedder.backend.device,
         "workers": state.batcher.settings.workers,
         "threads_per_worker": embedder.settings.threads,

@@ -34,8 +34,8 @@ class ServerSettings(EngineSettings):
             ``threads`` is set, else 1; on CUDA, 1. Why (docs/serve.md, *Workers*): a batch spread over
             several threads waits at every operator for the slowest, and the server's event loop
             preempting one stalls the rest; two single-threaded batches have no such barrier.
-        backend: ``onnx``, ``torch``, ``torch-bf16``, ``onnx-int8``; None (default) means ONNX, falling
-            back to torch (with a warning) when ONNX Runtime or the export is unavailable.
+        backend: as the library's (default ``auto``: the backend this machine's calibration chose, the
+            same decision as ``embedlab.load()``, measured with the server's threads per worker).
         max_batch_tokens: padded tokens per forward batch (default: :class:`BatcherSettings`' 1024,
             where the reason is given; the library's batch path uses 8192). Raise it on GPUs.
         host: interface to bind; 127.0.0.1 unless told otherwise.
@@ -62,7 +62,6 @@ class ServerSettings(EngineSettings):
 
     model_config = SettingsConfigDict(env_prefix="EMBEDLAB_", extra="ignore")
 
-    backend: str | None = None  # type: ignore[assignment]  # None: onnx, else torch
     max_batch_tokens: int = Field(default=_LIMITS.max_batch_tokens, ge=1)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -102,10 +101,10 @@ class ServerSettings(EngineSettings):
             threads = max(1, cores // workers)
         return workers, threads
 
-    def engine_settings(self, backend: str) -> EngineSettings:
-        """The :class:`EngineSettings` part, with ``backend`` resolved and threads per worker."""
+    def engine_settings(self, backend: str | None = None) -> EngineSettings:
+        """The :class:`EngineSettings` part, with threads per worker (and ``backend`` instead of the setting's)."""
         values = {name: getattr(self, name) for name in EngineSettings.model_fields}
-        values["backend"] = backend
+        values["backend"] = backend or self.backend
         values["threads"] = self.worker_layout()[1]
         return EngineSettings.model_validate(values)
 
