@@ -26,6 +26,8 @@ Thread safety: one compiled model is shared; every calling thread gets its own i
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import re
@@ -289,7 +291,7 @@ class OpenVinoBackend:
                 request.infer(self._feed(batch, slice(None)), share_inputs=True)
                 return np.array(request.get_tensor(_OUTPUT).data, dtype=np.float32, copy=True)
             bounds = np.linspace(0, rows, parts + 1).round().astype(int)
-            feeds = [self._feed(batch, slice(int(a), int(b))) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            feeds = [self._feed(batch, slice(int(a), int(b))) for a, b in itertools.pairwise(bounds)]
             for request, feed in zip(requests, feeds, strict=False):
                 request.start_async(feed, share_inputs=True)
             out: FloatArray | None = None
@@ -303,8 +305,6 @@ class OpenVinoBackend:
             return out
         except Exception as exc:
             for request in requests:  # leave no request running with this call's inputs
-                try:
+                with contextlib.suppress(Exception):
                     request.wait()
-                except Exception:
-                    pass
             raise InferenceError(f"OpenVINO failed on a batch of shape {batch.shape}: {exc}") from exc

@@ -12,7 +12,10 @@ ModelOpt = Annotated[
     typer.Option("--model", "-m", help="Local directory or Hugging Face name (default: all-MiniLM-L6-v2)"),
 ]
 BackendOpt = Annotated[
-    str | None, typer.Option(help="auto (default: measured on this machine), torch, torch-bf16, onnx, onnx-int8, openvino, openvino-f32")
+    str | None,
+    typer.Option(
+        help="auto (default: measured on this machine), torch, torch-bf16, onnx, onnx-int8, openvino, openvino-f32"
+    ),
 ]
 DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N (default: cpu)")]
 ThreadsOpt = Annotated[int | None, typer.Option(min=1, help="CPU threads (default: physical cores available)")]
