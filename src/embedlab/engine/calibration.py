@@ -56,7 +56,9 @@ MIN_COSINE = 0.9999
 QUALITY_TEXTS = 48
 SPLIT_GAIN = 0.05  # a split must cut the summed relative time by more than this share
 CALIBRATION_TIMEOUT_S = 120.0
-ROUNDS = 5
+ROUNDS = 4
+SETTLE_S = 0.02  # pause before a backend's block of timings, for the last runtime's threads to stop spinning
+PRUNE_FACTOR = 1.5
 RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8", "amx_tile")
 
 
@@ -298,6 +300,35 @@ def _embed_sample(backend: Backend, batches: Sequence[EncodedBatch], spec: Model
     return np.concatenate([l2_normalize(pool(backend.forward(b), b.attention_mask, spec.pooling)) for b in batches])
 
 
+def _time_shapes(
+    loaded: dict[str, Backend], shapes: Sequence[Shape], batches: dict[str, EncodedBatch]
+) -> dict[str, dict[str, list[float]]]:
+    """Milliseconds of each backend at each shape: a warm-up round, then :data:`ROUNDS` counted ones.
+
+    Within a round each backend runs all its shapes in one block (after a pause and an uncounted call,
+    so the previous runtime's spinning threads have gone idle), backends in an order that rotates every
+    round. A backend over :data:`PRUNE_FACTOR` times the best at every shape in the first counted round
+    cannot win and is not timed again.
+    """
+    runs: dict[str, dict[str, list[float]]] = {name: {s.label: [] for s in shapes} for name in loaded}
+    active = list(loaded)
+    for round_number in range(ROUNDS + 1):  # round 0 warms every shape up, uncounted
+        shift = round_number % len(active)
+        for name in active[shift:] + active[:shift]:
+            backend = loaded[name]
+            time.sleep(SETTLE_S)
+            backend.forward(batches[shapes[0].label])
+            for shape in shapes:
+                t0 = time.perf_counter()
+                backend.forward(batches[shape.label])
+                if round_number:
+                    runs[name][shape.label].append((time.perf_counter() - t0) * 1000)
+        if round_number == 1:
+            best = {s.label: min(runs[n][s.label][0] for n in active) for s in shapes}
+            active = [n for n in active if any(runs[n][s.label][0] <= PRUNE_FACTOR * best[s.label] for s in shapes)]
+    return runs
+
+
 def measure(spec: ModelSpec, device: str, threads: int | None, candidates: Sequence[str] = CANDIDATES) -> Calibration:
     """Load, prove and time every candidate; decide. Runs in the calibration's child process.
 
@@ -351,19 +382,12 @@ def measure(spec: ModelSpec, device: str, threads: int | None, candidates: Seque
     if not loaded:
         raise EmbedlabError("no candidate backend loaded and matched the exact reference; cannot calibrate")
 
-    runs: dict[str, dict[str, list[float]]] = {name: {s.label: [] for s in shapes} for name in loaded}
-    for round_number in range(ROUNDS + 1):  # round 0 warms every shape up, uncounted
-        order = list(loaded)
-        order = order[round_number % len(order) :] + order[: round_number % len(order)]
-        for name in order:
-            for shape in shapes:
-                t0 = time.perf_counter()
-                loaded[name].forward(timing_batches[shape.label])
-                if round_number:
-                    runs[name][shape.label].append((time.perf_counter() - t0) * 1000)
+    runs = _time_shapes(loaded, shapes, timing_batches)
     for report in reports:
         if report.name in runs:
             report.ms = {label: float(np.median(times)) for label, times in runs[report.name].items()}
+            if len(runs[report.name][shapes[0].label]) == 1:
+                report.reason = f"left after one round: over {PRUNE_FACTOR:g}x the best at every shape"
     loaded.clear()
     gc.collect()
     ms = {r.name: r.ms for r in reports if r.proven and r.ms}
