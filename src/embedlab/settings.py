@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from embedlab.cpu import available_cores
 from embedlab.errors import ConfigError
 
 LongInputPolicy = Literal["truncate", "error", "chunk"]
@@ -35,7 +36,12 @@ class EngineSettings(BaseSettings):
         backend: runtime backend name: ``auto`` (the fastest with STS cost ≤ 0.001 on this hardware),
             ``torch``, ``torch-bf16``, ``onnx``, ``onnx-int8``, ``openvino``, ``openvino-f32``.
         device: ``cpu``, ``cuda`` or ``cuda:N``.
-        threads: intra-op CPU threads; None means the physical cores available to the process.
+        threads: intra-op CPU threads of each worker (see :meth:`worker_layout`).
+        workers: batches run side by side on the one loaded model (the server's inference workers, and
+            the library's ``embed``). None: on CPU, 2 when the process has at least 2 cores and no
+            ``threads`` is set (each with half the cores), else 1; on CUDA, 1. Why (docs/serve.md,
+            *Workers*): a batch spread over several threads waits at every operator for the slowest;
+            two single-threaded batches have no such barrier.
         max_batch_tokens: padded tokens per forward batch (batch size × longest sequence) of the library's
             batch path (``embed``); the server has its own default (:class:`BatcherSettings`).
         max_batch_size: sequences per forward batch at most.
@@ -55,15 +61,34 @@ class EngineSettings(BaseSettings):
     backend: str = "auto"
     device: str = "cpu"
     threads: int | None = Field(default=None, ge=1)
+    workers: int | None = Field(default=None, ge=1)
     max_batch_tokens: int = Field(default=8192, ge=1)
     max_batch_size: int = Field(default=MAX_BATCH_SIZE, ge=1)
     long_input: LongInputPolicy = "truncate"
     chunk_overlap: int = Field(default=32, ge=0)
     bucket_ratio: float | None = Field(default=BUCKET_RATIO, ge=1.0)
-    tokenize_block: int = Field(default=512, ge=1)
+    tokenize_block: int = Field(default=2048, ge=1)
     max_tokens: int | None = Field(default=None, ge=1)
     dimensions: int | None = Field(default=None, ge=1)
     prompt_name: str | None = None
+
+    def worker_layout(self, cores: int | None = None) -> tuple[int, int | None]:
+        """(workers, intra-op threads per worker; None: the backend's default).
+
+        Explicit ``workers`` / ``threads`` win; ``threads`` alone means one worker of that many threads
+        (a CPU limit the user chose is kept). Otherwise the ``cores`` (default: those available to this
+        process) are shared out between 2 workers (1 worker with 1 core, or on CUDA, where the threads
+        setting does not apply).
+        """
+        on_cpu = self.device == "cpu"
+        cores = available_cores() if cores is None else max(1, cores)
+        workers = self.workers
+        if workers is None:
+            workers = 2 if on_cpu and self.threads is None and cores >= 2 else 1
+        threads = self.threads
+        if threads is None and on_cpu:
+            threads = max(1, cores // workers)
+        return workers, threads
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import embedlab
-from embedlab.backends import cpu_has_bf16, create_backend
+from embedlab.backends import create_backend
 from embedlab.backends.base import EncodedBatch
+from embedlab.cpu import cpu_has_bf16
 
 pytest.importorskip("openvino")
 

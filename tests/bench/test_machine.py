@@ -5,8 +5,8 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
-from embedlab.backends.threads import available_cores
 from embedlab.bench.machine import machine_info
+from embedlab.cpu import available_cores
 from embedlab.version import __version__
 
 

@@ -126,3 +126,16 @@ def test_pipelined_blocks_give_the_same_vectors_and_global_error_index(tiny_bert
     too_long = [*texts[:30], words(100), *texts[30:]]
     with pytest.raises(InputTooLongError, match="input 30 has 102 tokens"):
         embedlab.load(str(tiny_bert_dir), tokenize_block=7).embed(too_long, long_input="error")
+
+
+def test_two_workers_give_the_vectors_of_one(tiny_bert_dir: Path) -> None:
+    texts = [words(random.Random(i).randint(1, 60), seed=i) for i in range(60)]
+    one = embedlab.load(str(tiny_bert_dir), backend="torch", workers=1, threads=1, max_batch_tokens=128)
+    two = embedlab.load(str(tiny_bert_dir), backend="torch", workers=2, threads=1, max_batch_tokens=128)
+    assert (one.workers, two.workers) == (1, 2)
+    done: list[int] = []
+    result = two.embed_with_report(texts, progress=done.append)
+    np.testing.assert_allclose(result.vectors, one.embed(texts), atol=1e-6)
+    assert done == sorted(done) and done[-1] == len(texts)  # progress counts up, in the caller's thread
+    with pytest.raises(InputTooLongError, match="input 3"):
+        two.embed([*texts[:3], words(100)], long_input="error")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from embedlab.backends.threads import available_cores
+from embedlab.cpu import available_cores
 from embedlab.errors import ConfigError
 from embedlab.server.settings import ServerSettings
 from embedlab.settings import load_settings

@@ -9,27 +9,11 @@ from __future__ import annotations
 from typing import Literal
 
 from embedlab.backends.base import Backend, EncodedBatch
+from embedlab.cpu import cpu_has_bf16
 from embedlab.errors import ConfigError
 from embedlab.models.spec import ModelSpec
 
 BACKENDS: tuple[str, ...] = ("torch", "torch-bf16", "onnx", "onnx-int8", "openvino", "openvino-f32")
-
-
-def cpu_flags() -> frozenset[str]:
-    """The CPU feature flags of this machine (``/proc/cpuinfo``; empty where it cannot be read)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU has native bfloat16 matrix instructions (AVX512-BF16 or AMX-BF16)."""
-    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
 def create_backend(
@@ -91,7 +75,5 @@ __all__ = [
     "BACKENDS",
     "Backend",
     "EncodedBatch",
-    "cpu_flags",
-    "cpu_has_bf16",
     "create_backend",
 ]

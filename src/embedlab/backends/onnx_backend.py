@@ -10,7 +10,7 @@ import numpy as np
 
 from embedlab.arrays import FloatArray
 from embedlab.backends.base import EncodedBatch
-from embedlab.backends.threads import available_cores
+from embedlab.cpu import available_cores
 from embedlab.errors import BackendUnavailableError, InferenceError, ModelLoadError
 from embedlab.models.spec import ModelSpec
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
-from pathlib import Path
 from typing import Any
 
-from embedlab.backends.threads import available_cores
+from embedlab.cpu import available_cores, cpu_flags, cpu_model
 
 
 def machine_info() -> dict[str, Any]:
@@ -18,14 +17,6 @@ def machine_info() -> dict[str, Any]:
 
     from embedlab.version import __version__
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     try:
         import onnxruntime
 
@@ -33,7 +24,8 @@ def machine_info() -> dict[str, Any]:
     except ImportError:
         ort_version = None
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
+        "cpu_flags": sorted(cpu_flags() & {"avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni", "avx512f", "avx2"}),
         "cores_available": available_cores(),
         "logical_cpus": os.cpu_count(),
         "platform": platform.platform(),

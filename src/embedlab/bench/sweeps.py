@@ -22,11 +22,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from embedlab.backends import BACKENDS
-from embedlab.backends.threads import available_cores
 from embedlab.bench.cache_effect import measure_cache_effect
 from embedlab.bench.machine import machine_info
 from embedlab.bench.runner import PointConfig, PointResult, RunSample, measure_run, set_backend_threads
 from embedlab.bench.synthetic import FlopModel, SyntheticShape, build_synthetic_bert, measure_matmul_peak, model_flops
+from embedlab.cpu import available_cores
 from embedlab.engine.embedder import Embedder
 from embedlab.errors import ConfigError
 from embedlab.models.spec import ModelSpec

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.backends.base import Backend, EncodedBatch
+from embedlab.cpu import available_cores, cpu_flags, cpu_model
 from embedlab.errors import EmbedlabError
 from embedlab.models.pooling import l2_normalize, pool
 from embedlab.models.resolve import model_fingerprint
@@ -191,15 +192,7 @@ class Calibration:
 
 
 def _cpu_facts() -> dict[str, Any]:
-    from embedlab.backends import cpu_flags
-
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return {"cpu": model, "flags": sorted(cpu_flags() & set(RELEVANT_FLAGS))}
+    return {"cpu": cpu_model(), "flags": sorted(cpu_flags() & set(RELEVANT_FLAGS))}
 
 
 def _version(package: str) -> str | None:
@@ -211,8 +204,6 @@ def _version(package: str) -> str | None:
 
 def calibration_facts(spec: ModelSpec, device: str, threads: int | None) -> dict[str, Any]:
     """What a calibration's speeds depend on: model files, runtimes' versions, CPU, threads, device."""
-    from embedlab.backends.threads import available_cores
-
     return {
         "recipe": CALIBRATION_RECIPE,
         "model_fingerprint": model_fingerprint(spec.path),

@@ -16,7 +16,7 @@ stages itself to interleave requests. Vectors come back in the caller's order wh
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,6 +121,9 @@ class Embedder:
         #: for ``backend="auto"``, the measurements the backend was chosen by (None for a named backend)
         self.calibration = calibration
         self._pad_id = find_pad_id(spec, tokenizer)
+        #: batches run side by side by :meth:`embed` (the backend was built for this many callers)
+        self.workers = settings.worker_layout()[0]
+        self._batch_pool: ThreadPoolExecutor | None = None
         #: the settings' defaults, resolved against the model once (what a call with no options uses)
         self.defaults = resolve_options(spec, settings, _NO_OPTIONS, self._prompt_tokens)
 
@@ -236,8 +239,7 @@ class Embedder:
                 plan = plan_batches(
                     lengths, self.settings.max_batch_tokens, self.settings.max_batch_size, self.settings.bucket_ratio
                 )
-                for batch_indices in plan:
-                    out = self.encode([segments[i] for i in batch_indices])
+                for batch_indices, out in zip(plan, self._encode_all(segments, plan), strict=True):
                     pooled[batch_indices] = out.pooled
                     model_seconds += out.model_seconds
                     pool_seconds += out.pool_seconds
@@ -264,6 +266,22 @@ class Embedder:
             seconds=time.perf_counter() - started,
             timings={"tokenize": tokenize_seconds, "model": model_seconds, "pool": pool_seconds},
         )
+
+    def _encode_all(self, segments: Sequence[Segment], plan: Sequence[Sequence[int]]) -> Iterator[BatchOutput]:
+        """:meth:`encode` of each planned batch, in plan order; ``workers`` batches run at once."""
+        if self.workers == 1 or len(plan) == 1:
+            for indices in plan:
+                yield self.encode([segments[i] for i in indices])
+            return
+        if self._batch_pool is None:
+            self._batch_pool = ThreadPoolExecutor(self.workers, thread_name_prefix="embedlab-batch")
+        futures = [self._batch_pool.submit(self.encode, [segments[i] for i in indices]) for indices in plan]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
     # -- the stages, public so the server's dynamic batcher and the tools can run them one by one -------
 

@@ -28,7 +28,6 @@ def load(
     device: str | None = None,
     threads: int | None = None,
     settings: EngineSettings | None = None,
-    concurrency: int = 1,
     **overrides: Any,
 ) -> Embedder:
     """Load a model into an :class:`Embedder`.
@@ -40,10 +39,10 @@ def load(
             ``torch`` (exact reference), ``torch-bf16``, ``onnx`` (exact), ``openvino`` (bf16 where the CPU
             has it), ``openvino-f32`` (exact), ``onnx-int8`` (measured quality cost).
         device: ``cpu`` (default), ``cuda`` or ``cuda:N``.
-        threads: intra-op CPU threads (default: the physical cores available).
+        threads: intra-op CPU threads of each worker (default: the physical cores available, shared out
+            between the workers; see :meth:`EngineSettings.worker_layout`).
         settings: a full :class:`EngineSettings` (default: defaults < environment ``EMBEDLAB_*``);
             the keyword arguments override its fields.
-        concurrency: threads that will call the model at once (the server's workers; default 1).
         **overrides: any other :class:`EngineSettings` field (``max_batch_tokens``, ``long_input``...).
 
     Raises:
@@ -55,7 +54,8 @@ def load(
     chosen = load_settings(EngineSettings, base=settings, **given)
     spec = load_spec(chosen.model)
     tokenizer = load_tokenizer(spec)
-    runtime, calibration = create_runtime(chosen.backend, spec, chosen.device, chosen.threads, concurrency)
+    workers, threads_per_worker = chosen.worker_layout()
+    runtime, calibration = create_runtime(chosen.backend, spec, chosen.device, threads_per_worker, workers)
     return Embedder(spec, runtime, tokenizer, chosen, calibration)
 
 

@@ -127,7 +127,7 @@ def inspect_model(
     """
     import torch
 
-    from embedlab.backends.threads import available_cores
+    from embedlab.cpu import available_cores
     from embedlab.engine.loader import load_spec
     from embedlab.engine.tokenize import find_pad_id, load_tokenizer
 

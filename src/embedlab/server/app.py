@@ -44,7 +44,7 @@ def load_embedder(settings: ServerSettings) -> Embedder:
     Raises:
         ModelNotFoundError, ModelLoadError, BackendUnavailableError, ConfigError.
     """
-    return load(settings=settings.engine_settings(), concurrency=settings.worker_layout()[0])
+    return load(settings=settings.engine_settings())
 
 
 def create_app(settings: ServerSettings | None = None, embedder: Embedder | None = None) -> FastAPI:

@@ -12,7 +12,6 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from embedlab.backends.threads import available_cores
 from embedlab.settings import BatcherSettings, EngineSettings
 
 MIB = 1024 * 1024
@@ -28,12 +27,9 @@ class ServerSettings(EngineSettings):
     mean what they mean in :class:`EngineSettings`. Server fields:
 
     Attributes:
-        threads: intra-op CPU threads of each inference worker (see ``workers``).
-        workers: inference workers running batches side by side on the one loaded model. None (default):
-            on CPU, 2 when the process has at least 2 cores (each with half the cores as threads) and no
-            ``threads`` is set, else 1; on CUDA, 1. Why (docs/serve.md, *Workers*): a batch spread over
-            several threads waits at every operator for the slowest, and the server's event loop
-            preempting one stalls the rest; two single-threaded batches have no such barrier.
+        threads, workers: as :class:`EngineSettings` (:meth:`~EngineSettings.worker_layout`): inference
+            workers running batches side by side on the one loaded model, each with ``threads``
+            intra-op threads (docs/serve.md, *Workers*).
         backend: as the library's (default ``auto``: the backend this machine's calibration chose, the
             same decision as ``embedlab.load()``, measured with the server's threads per worker).
         max_batch_tokens: padded tokens per forward batch (default: :class:`BatcherSettings`' 1024,
@@ -79,33 +75,14 @@ class ServerSettings(EngineSettings):
     cache_path: Path | None = None
     cache_disk_entries: int = Field(default=1_000_000, ge=1)
     tokenizer_threads: int = Field(default=_LIMITS.tokenizer_threads, ge=1)
-    workers: int | None = Field(default=None, ge=1)
     reject_unknown_fields: bool = True
     log_level: str = "info"
 
-    def worker_layout(self, cores: int | None = None) -> tuple[int, int | None]:
-        """(inference workers, intra-op threads per worker; None: the backend's default).
-
-        Explicit ``workers`` / ``threads`` win; ``threads`` alone means one worker of that many threads
-        (a CPU limit the user chose is kept). Otherwise the ``cores`` (default: those available to this
-        process) are shared out between 2 workers (1 worker with 1 core, or on CUDA, where the threads
-        setting does not apply).
-        """
-        on_cpu = self.device == "cpu"
-        cores = available_cores() if cores is None else max(1, cores)
-        workers = self.workers
-        if workers is None:
-            workers = 2 if on_cpu and self.threads is None and cores >= 2 else 1
-        threads = self.threads
-        if threads is None and on_cpu:
-            threads = max(1, cores // workers)
-        return workers, threads
-
     def engine_settings(self, backend: str | None = None) -> EngineSettings:
-        """The :class:`EngineSettings` part, with threads per worker (and ``backend`` instead of the setting's)."""
+        """The :class:`EngineSettings` part, worker layout resolved (``backend`` instead of the setting's if given)."""
         values = {name: getattr(self, name) for name in EngineSettings.model_fields}
         values["backend"] = backend or self.backend
-        values["threads"] = self.worker_layout()[1]
+        values["workers"], values["threads"] = self.worker_layout()
         return EngineSettings.model_validate(values)
 
     def batcher_settings(self) -> BatcherSettings:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 
-from embedlab.backends.threads import available_cores
+from embedlab.cpu import available_cores
 
 
 def test_available_cores_within_affinity() -> None:

@@ -1,4 +1,4 @@
-"""How many CPU cores this process may really use."""
+"""Facts about this machine's CPU: the cores this process may really use, the model, the feature flags."""
 
 from __future__ import annotations
 
@@ -50,3 +50,34 @@ def available_cores() -> int:
     if limit is not None:
         cores = min(cores, max(1, math.ceil(limit)))
     return max(1, cores)
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags of this machine (``/proc/cpuinfo``; empty where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or the platform's processor string."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has native bfloat16 matrix instructions (AVX512-BF16 or AMX-BF16)."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
