@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import embedlab
-from embedlab.backends.threads import available_cores
+from embedlab.cpu import available_cores
 from embedlab.sample_texts import generate_corpus
 from embedlab.server.settings import ServerSettings
 

@@ -38,7 +38,7 @@ import numpy as np
 
 import embedlab
 from embedlab.backends import BACKENDS
-from embedlab.backends.threads import available_cores
+from embedlab.cpu import available_cores
 from embedlab.errors import EmbedlabError
 from embedlab.sample_texts import corpus_lengths, generate_corpus, short_queries
 
