@@ -484,7 +484,8 @@ def auto_choice(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m embedlab.engine.calibration MODEL_DIR --out FILE``: measure and write one calibration."""
-    from embedlab.engine.loader import load_spec
+    from embedlab.models.resolve import resolve_model
+    from embedlab.models.spec import read_spec
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("model", type=Path)
@@ -493,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
-        calibration = measure(load_spec(str(args.model)), args.device, args.threads)
+        calibration = measure(read_spec(resolve_model(str(args.model))), args.device, args.threads)
         _write_atomic(args.out, calibration.to_dict())
     except EmbedlabError as exc:
         print(f"calibration failed: {exc}", file=sys.stderr)
