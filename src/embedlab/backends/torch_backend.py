@@ -39,8 +39,9 @@ class TorchBackend:
             raise BackendUnavailableError(f"device {device!r} requested but PyTorch sees no CUDA GPU")
         if dtype == "float16" and not device.startswith("cuda"):
             raise BackendUnavailableError("float16 runs only on CUDA; on CPU use bfloat16 or float32")
-        if device == "cpu":
-            torch.set_num_threads(threads or available_cores())
+        self.threads = (threads or available_cores()) if device == "cpu" else None
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
         hf_logging.disable_progress_bar()
         self._torch = torch
         self.name = "torch" if dtype == "float32" else f"torch-{'bf16' if dtype == 'bfloat16' else 'fp16'}"
@@ -54,8 +55,14 @@ class TorchBackend:
         self._accepts_token_types = "token_type_ids" in inspect.signature(self.model.forward).parameters
 
     def forward(self, batch: EncodedBatch) -> FloatArray:
-        """Token vectors (batch, seq_len, hidden) float32 for a padded batch."""
+        """Token vectors (batch, seq_len, hidden) float32 for a padded batch.
+
+        PyTorch's intra-op thread count is one setting for the whole process: set back to this backend's
+        when something else in the process (another model, another library) changed it.
+        """
         torch = self._torch
+        if self.threads is not None and torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
         feed = {
             "input_ids": torch.from_numpy(batch.input_ids).to(self.device),
             "attention_mask": torch.from_numpy(batch.attention_mask).to(self.device),

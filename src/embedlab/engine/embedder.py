@@ -16,8 +16,9 @@ stages itself to interleave requests. Vectors come back in the caller's order wh
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,84 +205,100 @@ class Embedder:
         """
         started = time.perf_counter()
         items = validate_texts(texts)  # up front, so an error names the caller's index
+        n = len(items)
+        # Longest texts first (by characters, as sentence-transformers sorts): each tokenize block then holds
+        # texts of similar length, so batches planned within a block pad little, and blocks can stay small
+        # enough for block k+1 to be tokenised while block k runs in the model.
+        order = sorted(range(n), key=lambda i: -len(items[i]))
+        ordered = [items[i] for i in order]
         block = self.settings.tokenize_block
-        starts = list(range(0, len(items), block))
-        tokenize_seconds = model_seconds = pool_seconds = 0.0
-        padded = done_texts = 0
-        vectors: list[FloatArray] = []
-        tokens: list[int] = []
-        input_tokens: list[int] = []
-        truncated: list[bool] = []
+        starts = list(range(0, n, block))
+        vectors: FloatArray | None = None
+        tokens = [0] * n
+        input_tokens = [0] * n
+        truncated = [False] * n
+        timings = {"tokenize": 0.0, "model": 0.0, "pool": 0.0}
+        counts = {"padded": 0, "done": 0}
 
         def tokenize_block(offset: int) -> tuple[TokenizedTexts, float]:
             t0 = time.perf_counter()
             try:
-                out = self.prepare(items[offset : offset + block], options)
+                out = self.prepare(ordered[offset : offset + block], options)
             except InputTooLongError as exc:
-                raise InputTooLongError(exc.index + offset, exc.n_tokens, exc.limit) from None
+                raise InputTooLongError(order[exc.index + offset], exc.n_tokens, exc.limit) from None
             return out, time.perf_counter() - t0
 
-        # pre / core overlap: block k+1 is tokenised on a helper thread while block k runs in the model
-        # (the Rust tokenizer and the runtimes release the GIL).
-        executor = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedlab-tokenize") if len(starts) > 1 else None
-        )
+        def finish_block(offset: int, tokenized: TokenizedTexts, plan: list[list[int]], outs: list[Any]) -> None:
+            nonlocal vectors
+            segments = tokenized.segments
+            pooled = np.empty((len(segments), self.spec.hidden_size), dtype=np.float32)
+            for batch_indices, pending in zip(plan, outs, strict=True):
+                out: BatchOutput = pending.result() if isinstance(pending, Future) else pending
+                pooled[batch_indices] = out.pooled
+                timings["model"] += out.model_seconds
+                timings["pool"] += out.pool_seconds
+                counts["padded"] += out.padded_tokens
+                if progress is not None:
+                    counts["done"] += len({segments[i].text_index for i in batch_indices})
+                    progress(min(counts["done"], n))
+            t_post = time.perf_counter()
+            combined = combine_windows(pooled, segments, len(tokenized.tokens))
+            done = postprocess(combined, options.dimensions, options.normalize)
+            if vectors is None:
+                vectors = np.empty((n, done.shape[1]), dtype=np.float32)
+            rows = order[offset : offset + len(tokenized.tokens)]
+            vectors[rows] = done
+            for j, row in enumerate(rows):
+                tokens[row] = tokenized.tokens[j]
+                input_tokens[row] = tokenized.input_tokens[j]
+                truncated[row] = tokenized.truncated[j]
+            timings["pool"] += time.perf_counter() - t_post
+
+        # pre / core overlap: the next block is tokenised on a helper thread while the workers run this one's
+        # batches (the Rust tokenizer and the runtimes release the GIL); at most two blocks are in flight.
+        tokenizer = ThreadPoolExecutor(1, thread_name_prefix="embedlab-tokenize") if len(starts) > 1 else None
+        in_flight: deque[tuple[int, TokenizedTexts, list[list[int]], list[Any]]] = deque()
         try:
-            pending = executor.submit(tokenize_block, 0) if executor else None
+            next_block = tokenizer.submit(tokenize_block, 0) if tokenizer else None
             for k, offset in enumerate(starts):
-                tokenized, seconds = pending.result() if pending else tokenize_block(offset)
-                tokenize_seconds += seconds
-                if executor and k + 1 < len(starts):
-                    pending = executor.submit(tokenize_block, starts[k + 1])
-                segments = tokenized.segments
-                pooled = np.empty((len(segments), self.spec.hidden_size), dtype=np.float32)
-                lengths = [len(s.ids) for s in segments]
+                tokenized, seconds = next_block.result() if next_block else tokenize_block(offset)
+                timings["tokenize"] += seconds
+                if tokenizer and k + 1 < len(starts):
+                    next_block = tokenizer.submit(tokenize_block, starts[k + 1])
+                lengths = [len(s.ids) for s in tokenized.segments]
                 plan = plan_batches(
                     lengths, self.settings.max_batch_tokens, self.settings.max_batch_size, self.settings.bucket_ratio
                 )
-                for batch_indices, out in zip(plan, self._encode_all(segments, plan), strict=True):
-                    pooled[batch_indices] = out.pooled
-                    model_seconds += out.model_seconds
-                    pool_seconds += out.pool_seconds
-                    padded += out.padded_tokens
-                    if progress is not None:
-                        done_texts += len({segments[i].text_index for i in batch_indices})
-                        progress(done_texts)
-                t_post = time.perf_counter()
-                combined = combine_windows(pooled, segments, len(tokenized.tokens))
-                vectors.append(postprocess(combined, options.dimensions, options.normalize))
-                pool_seconds += time.perf_counter() - t_post
-                tokens += tokenized.tokens
-                input_tokens += tokenized.input_tokens
-                truncated += tokenized.truncated
+                in_flight.append((offset, tokenized, plan, self._submit_batches(tokenized.segments, plan)))
+                while len(in_flight) > 1:
+                    finish_block(*in_flight.popleft())
+            while in_flight:
+                finish_block(*in_flight.popleft())
         finally:
-            if executor:
-                executor.shutdown(wait=True, cancel_futures=True)
+            for _, _, _, outs in in_flight:
+                for pending in outs:
+                    if isinstance(pending, Future):
+                        pending.cancel()
+            if tokenizer:
+                tokenizer.shutdown(wait=True, cancel_futures=True)
+        assert vectors is not None
         return EmbeddingResult(
-            vectors=vectors[0] if len(vectors) == 1 else np.concatenate(vectors),
+            vectors=vectors,
             tokens=tokens,
             input_tokens=input_tokens,
             truncated=truncated,
-            padded_tokens=padded,
+            padded_tokens=counts["padded"],
             seconds=time.perf_counter() - started,
-            timings={"tokenize": tokenize_seconds, "model": model_seconds, "pool": pool_seconds},
+            timings=timings,
         )
 
-    def _encode_all(self, segments: Sequence[Segment], plan: Sequence[Sequence[int]]) -> Iterator[BatchOutput]:
-        """:meth:`encode` of each planned batch, in plan order; ``workers`` batches run at once."""
-        if self.workers == 1 or len(plan) == 1:
-            for indices in plan:
-                yield self.encode([segments[i] for i in indices])
-            return
+    def _submit_batches(self, segments: Sequence[Segment], plan: Sequence[Sequence[int]]) -> list[Any]:
+        """Each planned batch's :meth:`encode`: futures on the ``workers`` threads, or outputs run here (1 worker)."""
+        if self.workers == 1:
+            return [self.encode([segments[i] for i in indices]) for indices in plan]
         if self._batch_pool is None:
             self._batch_pool = ThreadPoolExecutor(self.workers, thread_name_prefix="embedlab-batch")
-        futures = [self._batch_pool.submit(self.encode, [segments[i] for i in indices]) for indices in plan]
-        try:
-            for future in futures:
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+        return [self._batch_pool.submit(self.encode, [segments[i] for i in indices]) for indices in plan]
 
     # -- the stages, public so the server's dynamic batcher and the tools can run them one by one -------
 
