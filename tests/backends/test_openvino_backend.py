@@ -104,3 +104,48 @@ def test_default_model_bf16_keeps_cosine_0_9999_for_every_text(default_model: em
     vectors = embedlab.load(backend="openvino").embed(texts)
     cosines = (vectors * exact).sum(1)
     assert cosines.min() >= 0.9999, f"worst cosine {cosines.min():.6f}"
+
+
+_FIRST_CALLS_AT_ONCE = """
+import sys, threading
+import numpy as np
+from embedlab.backends import create_backend
+from embedlab.backends.base import EncodedBatch
+from embedlab.engine.loader import load_spec
+
+backend = create_backend("openvino", load_spec(None), threads=1, concurrency=2)
+start = threading.Barrier(2)
+
+
+def first_call(length: int) -> None:
+    start.wait()
+    ids = np.full((3, length), 1000, dtype=np.int64)
+    backend.forward(EncodedBatch(input_ids=ids, attention_mask=np.ones_like(ids), token_type_ids=None))
+
+
+callers = [threading.Thread(target=first_call, args=(n,)) for n in (7, 8)]
+for caller in callers:
+    caller.start()
+for caller in callers:
+    caller.join()
+print("done")
+"""
+
+
+def test_two_threads_calling_a_new_backend_at_once_do_not_hang() -> None:
+    # Without the backend's first inference on the constructing thread, the binding's lazy numpy set-up
+    # deadlocked two first calls made at once (seen in 1 of 3 server starts): the set-up happens once per
+    # process, so each try is a fresh process; a hang fails the test by its timeout. The default model:
+    # with it, half of the tries hung before the fix (the tiny model's first calls rarely overlap).
+    import subprocess
+    import sys
+
+    for _ in range(6):
+        done = subprocess.run(
+            [sys.executable, "-c", _FIRST_CALLS_AT_ONCE],
+            capture_output=True,
+            text=True,
+            timeout=40,
+            check=False,
+        )
+        assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-2000:]

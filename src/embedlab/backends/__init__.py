@@ -64,7 +64,7 @@ def create_backend(
                 precision=precision,
                 mode="throughput",
                 streams=concurrency,
-                split_min_rows=1 << 30,
+                split_min_rows=None,
                 name=name,
             )
         return OpenVinoBackend(spec, device=device, threads=threads, precision=precision, mode="latency", name=name)

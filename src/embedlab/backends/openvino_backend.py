@@ -30,10 +30,12 @@ import contextlib
 import itertools
 import json
 import os
+import queue
 import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -144,7 +146,9 @@ class OpenVinoBackend:
         name: the registry name to report.
         streams: streams of the throughput layout (default: OpenVINO's choice); ignored for latency.
         split_min_rows: in the throughput layout, a batch with at least this many rows is split across
-            the streams; smaller ones run whole on one stream.
+            the streams; smaller ones run whole on one stream. None: never split (the streams serve
+            concurrent callers instead). The backend holds one infer request per stream; a caller
+            waits for a free one, so callers beyond the streams queue rather than oversubscribe.
         pin_threads: ``ENABLE_CPU_PINNING``; None leaves OpenVINO's default.
         seq_bucket: a batch of at most ``bucket_max_tokens`` padded tokens (a single query, a few short
             texts) is padded further, with masked positions, to a sequence length that is a multiple of
@@ -153,6 +157,9 @@ class OpenVinoBackend:
             one shape. Masked positions change no real token's vector; they are cut off again before
             returning. ``seq_bucket=1`` or ``bucket_max_tokens=0`` turns this off.
         bucket_max_tokens: the size limit, in padded tokens (batch × seq_len), of such a small batch.
+        runtime_cache: kernels kept per operator for input shapes seen (``CPU_RUNTIME_CACHE_CAPACITY``;
+            None: OpenVINO's default of 5,000). Every new batch shape adds entries, so a server that
+            sees thousands of shapes grows by tens of MB per hundred shapes without a bound here.
         cache_dir: root of the ONNX export cache (default: :func:`embedlab.paths.cache_root`).
 
     Attributes:
@@ -178,10 +185,11 @@ class OpenVinoBackend:
         name: str = "openvino",
         *,
         streams: int | None = None,
-        split_min_rows: int = 2,
+        split_min_rows: int | None = 2,
         pin_threads: bool | None = None,
         seq_bucket: int = 16,
         bucket_max_tokens: int = 128,
+        runtime_cache: int | None = None,
         cache_dir: Path | None = None,
     ):
         ov = _import_openvino()
@@ -191,7 +199,7 @@ class OpenVinoBackend:
             raise ConfigError(f"unknown OpenVINO precision {precision!r}; choose one of {_PRECISIONS}")
         if mode not in _MODES:
             raise ConfigError(f"unknown OpenVINO mode {mode!r}; choose one of {_MODES}")
-        if (threads is not None and threads < 1) or (streams is not None and streams < 1) or split_min_rows < 1:
+        if (threads is not None and threads < 1) or (streams is not None and streams < 1) or (split_min_rows or 1) < 1:
             raise ConfigError("threads, streams and split_min_rows must be at least 1")
         if seq_bucket < 1 or bucket_max_tokens < 0:
             raise ConfigError("seq_bucket must be at least 1 and bucket_max_tokens at least 0")
@@ -224,6 +232,8 @@ class OpenVinoBackend:
             config["NUM_STREAMS"] = streams
         if pin_threads is not None:
             config["ENABLE_CPU_PINNING"] = pin_threads
+        if runtime_cache is not None:
+            config["CPU_RUNTIME_CACHE_CAPACITY"] = runtime_cache
         core = ov.Core()
         try:
             model = core.read_model(str(self.ir))
@@ -235,15 +245,28 @@ class OpenVinoBackend:
         self.precision: Precision = "bf16" if "bf" in runs.lower() else "f32"
         self.streams = int(self.compiled.get_property("NUM_STREAMS"))
         self.threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))
-        self._local = threading.local()
+        # A fixed pool of infer requests, made here on one thread (not lazily by concurrent callers): each
+        # keeps buffers for the largest shape it ran, so the pool, not the callers' threads, bounds memory.
+        self._pool: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(max(1, self.streams)):
+            self._pool.put(self.compiled.create_infer_request())
+        self._taking = threading.Lock()  # a call taking several requests takes them all or waits
+        # One inference here, on the constructing thread: the Python binding sets up its numpy API lazily on
+        # first use, and two threads doing that at once deadlock (pybind11's call_once against a static guard
+        # while holding the GIL; seen as a server whose two workers hung in their first ``infer``).
+        ids = np.ones((1, max(2, self.seq_bucket)), dtype=np.int64)
+        self.forward(EncodedBatch(input_ids=ids, attention_mask=np.ones_like(ids), token_type_ids=None))
 
-    def _requests(self) -> list[Any]:
-        """This thread's infer requests: one per stream (created on the thread's first call)."""
-        requests: list[Any] | None = getattr(self._local, "requests", None)
-        if requests is None:
-            requests = [self.compiled.create_infer_request() for _ in range(max(1, self.streams))]
-            self._local.requests = requests
-        return requests
+    @contextlib.contextmanager
+    def _requests(self, count: int) -> Iterator[list[Any]]:
+        """``count`` infer requests from the pool for one call (blocks while others hold them)."""
+        with self._taking:
+            requests = [self._pool.get() for _ in range(count)]
+        try:
+            yield requests
+        finally:
+            for request in requests:
+                self._pool.put(request)
 
     def _feed(self, batch: EncodedBatch, rows: slice) -> dict[str, np.ndarray]:
         feed = {
@@ -281,30 +304,35 @@ class OpenVinoBackend:
     def _run(self, batch: EncodedBatch) -> FloatArray:
         """Token vectors (batch, seq_len, hidden) float32 of ``batch`` as given, whole or split across streams."""
         rows, seq_len = batch.shape
-        requests = self._requests()
         parts = 1
-        if self.mode == "throughput" and self.streams > 1 and rows >= self.split_min_rows:
+        if (
+            self.mode == "throughput"
+            and self.streams > 1
+            and self.split_min_rows is not None
+            and rows >= self.split_min_rows
+        ):
             parts = min(self.streams, rows)
-        try:
-            if parts == 1:
-                request = requests[0]
-                request.infer(self._feed(batch, slice(None)), share_inputs=True)
-                return np.array(request.get_tensor(_OUTPUT).data, dtype=np.float32, copy=True)
-            bounds = np.linspace(0, rows, parts + 1).round().astype(int)
-            feeds = [self._feed(batch, slice(int(a), int(b))) for a, b in itertools.pairwise(bounds)]
-            for request, feed in zip(requests, feeds, strict=False):
-                request.start_async(feed, share_inputs=True)
-            out: FloatArray | None = None
-            for request, a, b in zip(requests, bounds[:-1], bounds[1:], strict=False):
-                request.wait()
-                part = request.get_tensor(_OUTPUT).data
-                if out is None:
-                    out = np.empty((rows, seq_len, part.shape[-1]), dtype=np.float32)
-                out[a:b] = part
-            assert out is not None
-            return out
-        except Exception as exc:
-            for request in requests:  # leave no request running with this call's inputs
-                with contextlib.suppress(Exception):
+        with self._requests(parts) as requests:
+            try:
+                if parts == 1:
+                    request = requests[0]
+                    request.infer(self._feed(batch, slice(None)), share_inputs=True)
+                    return np.array(request.get_tensor(_OUTPUT).data, dtype=np.float32, copy=True)
+                bounds = np.linspace(0, rows, parts + 1).round().astype(int)
+                feeds = [self._feed(batch, slice(int(a), int(b))) for a, b in itertools.pairwise(bounds)]
+                for request, feed in zip(requests, feeds, strict=True):
+                    request.start_async(feed, share_inputs=True)
+                out: FloatArray | None = None
+                for request, a, b in zip(requests, bounds[:-1], bounds[1:], strict=True):
                     request.wait()
-            raise InferenceError(f"OpenVINO failed on a batch of shape {batch.shape}: {exc}") from exc
+                    part = request.get_tensor(_OUTPUT).data
+                    if out is None:
+                        out = np.empty((rows, seq_len, part.shape[-1]), dtype=np.float32)
+                    out[a:b] = part
+                assert out is not None
+                return out
+            except Exception as exc:
+                for request in requests:  # leave no request running with this call's inputs
+                    with contextlib.suppress(Exception):
+                        request.wait()
+                raise InferenceError(f"OpenVINO failed on a batch of shape {batch.shape}: {exc}") from exc
