@@ -6,12 +6,12 @@ What it measures (the server runs in its own process, started by this script, on
   answered: 1, 16 and 64 clients of single-text requests, 4 clients of 32-text requests, and 4 clients
   of 32 texts all at the model's token limit (the worst case for memory); texts/s and p50 / p99
   request latency;
-- right before each scenario, the same texts offline in this process while the server idles, twice:
-  ``embedlab.load(backend=B).embed(texts)`` (one model, every core its threads: the library's batch
-  path) and the server's own layout offline (``workers`` models of ``threads_per_worker`` threads
-  from its ``/info``, each embedding an equal share of the texts in its own thread); both with the
-  server's ``max_batch_tokens``. Each scenario's ratio divides its texts/s by each offline figure for
-  the very same texts;
+- right before each scenario, the same texts offline in this process while the server idles:
+  ``embedlab.load(backend=B).embed(texts)`` with the server's ``max_batch_tokens`` (the library's
+  batch path, on the same worker layout as the server). Each scenario's ratio divides its texts/s by
+  the offline figure for the very same texts;
+- CPU time per request during each scenario, of the server process and of this load generator
+  (``/proc`` utime + stime), so the cost of the HTTP path is seen apart from the load it carries;
 - the cache: the same 32-text and single-text requests twice, first a miss then a repeat (median
   latency on the client and the server's own ``x-total-time``, miss / repeat ratios);
 - the server's peak RSS (``VmHWM``) after all of it, and whether it mapped libtorch.
@@ -24,7 +24,7 @@ The load generator shares the machine's CPUs with the server (a lean asyncio HTT
 cost down); on a small or busy machine, numbers are noisy, ratios less so.
 
     flock /tmp/embedlab-heavy.lock .venv/bin/python benchmarks/serve_load.py --json out/serve_load.json
-    .venv/bin/python benchmarks/serve_load.py --backend onnx-int8 --rounds 5
+    .venv/bin/python benchmarks/serve_load.py --backend onnx --rounds 5
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -64,7 +63,8 @@ class Scenario:
     texts_per_request: int
     rates: list[float] = field(default_factory=list)
     offline: list[float] = field(default_factory=list)
-    offline_layout: list[float] = field(default_factory=list)
+    server_cpu_ms: list[float] = field(default_factory=list)
+    client_cpu_ms: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
 
@@ -78,17 +78,8 @@ class Scenario:
         return [r / o for r, o in zip(self.rates, self.offline, strict=True)]
 
     @property
-    def layout_ratios(self) -> list[float]:
-        """Per round: server texts/s over the server's worker layout run offline on the same texts."""
-        return [r / o for r, o in zip(self.rates, self.offline_layout, strict=True)]
-
-    @property
     def vs_offline(self) -> float:
         return statistics.median(self.ratios) if self.ratios else 0.0
-
-    @property
-    def vs_layout(self) -> float:
-        return statistics.median(self.layout_ratios) if self.layout_ratios else 0.0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -98,11 +89,10 @@ class Scenario:
             "texts_per_s_median": self.texts_per_second,
             "texts_per_s_rounds": self.rates,
             "offline_texts_per_s_rounds": self.offline,
-            "offline_layout_texts_per_s_rounds": self.offline_layout,
+            "server_cpu_ms_per_request_rounds": self.server_cpu_ms,
+            "client_cpu_ms_per_request_rounds": self.client_cpu_ms,
             "vs_offline_median": self.vs_offline,
             "vs_offline_rounds": self.ratios,
-            "vs_offline_layout_median": self.vs_layout,
-            "vs_offline_layout_rounds": self.layout_ratios,
             "p50_ms": percentile(self.latencies, 50) * 1000,
             "p99_ms": percentile(self.latencies, 99) * 1000,
             "requests": len(self.latencies),
@@ -136,26 +126,10 @@ class Connection:
             self.writer.close()
 
 
-class OfflineLayout:
-    """The server's worker layout without the server: ``workers`` models of ``threads`` threads each,
-    every one embedding an equal share of the texts in its own thread."""
-
-    def __init__(self, backend: str, workers: int, threads: int | None, max_batch_tokens: int, warm: list[str]):
-        self.models = [
-            embedlab.load(backend=backend, threads=threads, max_batch_tokens=max_batch_tokens) for _ in range(workers)
-        ]
-        for model in self.models:
-            model.embed(warm)
-
-    def embed(self, texts: list[str]) -> None:
-        n = len(self.models)
-        threads = [
-            threading.Thread(target=model.embed, args=(texts[i::n],)) for i, model in enumerate(self.models)
-        ]  # fmt: skip
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (``/proc/PID/stat`` utime + stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed_rate(embed: Any, texts: list[str]) -> float:
@@ -271,7 +245,7 @@ def start_server(backend: str, port: int, extra: list[str]) -> subprocess.Popen[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", default="onnx", help="backend of the server and the offline run (default onnx)")
+    parser.add_argument("--backend", default="auto", help="backend of the server and the offline run (default auto)")
     parser.add_argument("--texts", type=int, default=1024, help="texts per scenario and round (default 1024)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of offline + every scenario (medians taken)")
     parser.add_argument(
@@ -304,10 +278,9 @@ def main() -> None:
         after_start = proc_status(server.pid)
         info = server_info(port)
         workers, threads = int(info["workers"]), info["threads_per_worker"]
-        print(f"server layout: {workers} worker(s) x {threads} thread(s); offline: embed() and that layout")
+        print(f"server: backend {info['backend']}, {workers} worker(s) x {threads} thread(s)")
         model = embedlab.load(backend=args.backend, max_batch_tokens=args.max_batch_tokens)
         model.embed(corpus[:64])  # warm up
-        layout = OfflineLayout(args.backend, workers, threads, args.max_batch_tokens, corpus[:64])
         for round_index in range(rounds):
             texts = iter(corpus[round_index * per_round : (round_index + 1) * per_round])
             print(f"round {round_index + 1}/{rounds}", flush=True)
@@ -317,13 +290,16 @@ def main() -> None:
                 else:
                     batch = [next(texts) for _ in range(single if scenario.clients == 1 else n)]
                 scenario.offline.append(timed_rate(model.embed, batch))  # the server idles meanwhile
-                scenario.offline_layout.append(timed_rate(layout.embed, batch))
+                server_cpu, client_cpu = cpu_seconds(server.pid), cpu_seconds(os.getpid())
                 rate = asyncio.run(run_scenario(port, scenario, batch))
+                requests = len(batch) // scenario.texts_per_request
+                scenario.server_cpu_ms.append((cpu_seconds(server.pid) - server_cpu) * 1000 / requests)
+                scenario.client_cpu_ms.append((cpu_seconds(os.getpid()) - client_cpu) * 1000 / requests)
                 scenario.rates.append(rate)
                 print(
                     f"  {scenario.name}: {rate:.1f} texts/s, {scenario.ratios[-1]:.2f}x embed() "
-                    f"({scenario.offline[-1]:.1f}), {scenario.layout_ratios[-1]:.2f}x the layout offline "
-                    f"({scenario.offline_layout[-1]:.1f})",
+                    f"({scenario.offline[-1]:.1f}); CPU per request: server {scenario.server_cpu_ms[-1]:.2f} ms, "
+                    f"load generator {scenario.client_cpu_ms[-1]:.2f} ms",
                     flush=True,
                 )
         tail = corpus[rounds * per_round :]
@@ -343,15 +319,15 @@ def main() -> None:
         f"medians of {rounds} rounds; ratios to offline runs of the same texts"
     )
     print(
-        f"{'scenario':<{width}}  {'texts/s':>8}  {'embed()':>8}  {'layout':>8}  {'vs embed()':>10}  "
-        f"{'vs layout':>9}  {'p50 ms':>8}  {'p99 ms':>8}  errors"
+        f"{'scenario':<{width}}  {'texts/s':>8}  {'embed()':>8}  {'vs embed()':>10}  "
+        f"{'server CPU ms/req':>17}  {'client CPU ms/req':>17}  {'p50 ms':>8}  {'p99 ms':>8}  errors"
     )
     for sc in scenarios:
         row = sc.summary()
         print(
             f"{sc.name:<{width}}  {sc.texts_per_second:8.1f}  {statistics.median(sc.offline):8.1f}  "
-            f"{statistics.median(sc.offline_layout):8.1f}  {sc.vs_offline:9.2f}x  {sc.vs_layout:8.2f}x  "
-            f"{row['p50_ms']:8.1f}  {row['p99_ms']:8.1f}  {sc.errors}"
+            f"{sc.vs_offline:9.2f}x  {statistics.median(sc.server_cpu_ms):17.2f}  "
+            f"{statistics.median(sc.client_cpu_ms):17.2f}  {row['p50_ms']:8.1f}  {row['p99_ms']:8.1f}  {sc.errors}"
         )
     print("(64 single-text clients vs embed(): the issue's target is 0.8x)")
     for label, cache in (("32-text request", cache_32), ("1-text request", cache_1)):

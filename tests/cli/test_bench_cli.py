@@ -79,3 +79,24 @@ def test_compare_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     (tmp_path / "x.json").write_text("[]")
     assert run_cli("bench", "compare", str(tmp_path / "x.json"), str(tmp_path / "x.json")) == 2
     assert "not an embedlab bench result" in capsys.readouterr().err
+
+
+def test_calibrate_prints_the_table_and_inspect_then_shows_the_choice(
+    tiny_bert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EMBEDLAB_CACHE_DIR", str(tmp_path / "cache"))
+    inspect_args = ["inspect", "-m", str(tiny_bert_dir), "-b", "1", "-L", "8", "--threads", "1", "--no-flop-count"]
+    assert run_cli(*inspect_args) == 0
+    assert "not calibrated here yet" in capsys.readouterr().out
+    assert run_cli("bench", "--calibrate", "-m", str(tiny_bert_dir), "--threads", "1", "--json") == 0
+    record = json.loads(capsys.readouterr().out)
+    chosen = record["decision"]["small"]
+    assert not record["fallback"] and record["facts"]["threads"] == 1
+    assert {c["name"] for c in record["candidates"] if c["proven"]} >= {"torch", "onnx"}
+    assert run_cli(*inspect_args, "--json") == 0
+    summary = json.loads(capsys.readouterr().out)["auto_backend"]
+    assert summary["key"] == record["key"] and summary["chosen"].startswith(chosen)
+    assert run_cli("bench", "--calibrate", "-m", str(tiny_bert_dir), "--threads", "1") == 0
+    out = capsys.readouterr().out
+    assert "auto -> " in out and "reference torch" in out and "query" in out
+    assert run_cli("bench", "--calibrate", "-m", str(tiny_bert_dir), "--threads", "1,2") == 2

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from embedlab.cli.calibration_view import calibration_lines, render_calibration
 from embedlab.cli.options import DeviceOpt, ModelOpt, progress_bar
 
 bench_app = typer.Typer(
@@ -123,9 +124,15 @@ def bench(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Save the JSON result here")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the JSON result instead of the table")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    calibrate: Annotated[
+        bool, typer.Option("--calibrate", help="Re-run the calibration backend 'auto' decides from; print its table")
+    ] = False,
 ) -> None:
     """Benchmark a model: every batch size × length × backend × threads point, medians over repeats."""
     if ctx.invoked_subcommand is not None:
+        return
+    if calibrate:
+        _calibrate(model, device or "cpu", threads, json_out)
         return
     from pydantic import ValidationError
 
@@ -185,6 +192,28 @@ def bench(
     for path, what in ((output, "JSON"), (report, "report")):
         if path is not None:
             console.print(f"{what} written to {path}", highlight=False)
+
+
+def _calibrate(model: str | None, device: str, threads: str | None, json_out: bool) -> None:
+    """``bench --calibrate``: measure every candidate backend again, cache and print the decision."""
+    from embedlab.bench.sweeps import parse_int_list
+    from embedlab.engine.calibration import auto_choice
+    from embedlab.engine.loader import load_spec
+    from embedlab.errors import ConfigError
+
+    counts = parse_int_list(threads, "--threads") if threads is not None else [None]
+    if len(counts) != 1:
+        raise ConfigError("--calibrate takes one --threads value (the layout 'auto' will run with)")
+    spec = load_spec(model)
+    Console(stderr=True).print(f"calibrating {spec.name} on this machine (about 20 s) ...", highlight=False)
+    calibration = auto_choice(spec, device, counts[0], rerun=True)
+    if json_out:
+        typer.echo(json.dumps(calibration.to_dict(), indent=2))
+        return
+    out = _wide_console()
+    out.print(render_calibration(calibration))
+    for line in calibration_lines(calibration):
+        out.print(line, highlight=False, soft_wrap=True)
 
 
 @bench_app.command("compare")

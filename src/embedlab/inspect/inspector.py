@@ -37,6 +37,8 @@ class InspectReport:
         activations: activation memory estimate at (B, L).
         trace: the real traced pass (shapes, measured peak memory, counted FLOPs).
         head: the task head traced, if any, and ``head_anatomy`` of the model with it.
+        auto_backend: what ``backend="auto"`` runs for this model on this machine and why (the cached
+            calibration's summary), or None when it has not been calibrated here yet.
     """
 
     spec: ModelSpec
@@ -50,6 +52,7 @@ class InspectReport:
     head: HeadSpec | None = None
     head_anatomy: ParameterAnatomy | None = None
     notes: list[str] = field(default_factory=list)
+    auto_backend: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The whole report as JSON-ready data (what ``--json`` prints)."""
@@ -65,6 +68,7 @@ class InspectReport:
             "head": str(self.head) if self.head else None,
             "head_parameters": self.head_anatomy.to_dict() if self.head_anatomy else None,
             "notes": self.notes,
+            "auto_backend": self.auto_backend,
         }
 
 
@@ -128,6 +132,7 @@ def inspect_model(
     import torch
 
     from embedlab.cpu import available_cores
+    from embedlab.engine.calibration import cached_calibration
     from embedlab.engine.loader import load_spec
     from embedlab.engine.tokenize import find_pad_id, load_tokenizer
 
@@ -167,6 +172,7 @@ def inspect_model(
             f"the architecture allows up to {spec.max_position_embeddings}"
         )
     by_length = [estimate_flops(dims, linear, 1, n) for n in LENGTH_GRID if n <= spec.max_position_embeddings]
+    calibration = cached_calibration(spec, "cpu", threads)
     return InspectReport(
         spec=spec,
         facts=_architecture_facts(spec, base, dims, tokenizer),
@@ -179,4 +185,5 @@ def inspect_model(
         head=head_spec,
         head_anatomy=head_anatomy,
         notes=notes,
+        auto_backend=calibration.summary() if calibration is not None else None,
     )

@@ -11,7 +11,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from embedlab.errors import OutputError
 
@@ -360,4 +360,30 @@ def inspect_sections(report: InspectReport) -> list[Section]:
             ],
         )
     )
+    sections.append(_auto_backend_section(report.auto_backend))
     return sections
+
+
+def _auto_backend_section(summary: dict[str, Any] | None) -> Section:
+    """What ``backend="auto"`` runs on this machine (from the cached calibration), or how to find out."""
+    if summary is None:
+        return Section(
+            "Backend auto on this machine",
+            ["fact", "value"],
+            [["chosen", "not calibrated here yet"]],
+            [
+                "The first load with backend 'auto' times every installed backend (about 20 s, once per model, "
+                "machine and library versions); `embedlab bench --calibrate` runs it now and prints its table."
+            ],
+        )
+    rows = [
+        ["chosen", str(summary["chosen"])],
+        ["why", str(summary["reason"])],
+        ["quality-proven", ", ".join(summary["proven"]) or "none"],
+        ["reference", str(summary["reference"])],
+        ["calibration", f"{summary['calibration_seconds']} s, key {summary['key']}"],
+    ]
+    notes = ["`embedlab bench --calibrate` measures again and prints the table this was decided from."]
+    if summary["fallback"]:
+        notes.insert(0, "No calibration could run here: auto uses a safe exact backend.")
+    return Section("Backend auto on this machine", ["fact", "value"], rows, notes)
