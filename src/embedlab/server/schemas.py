@@ -142,8 +142,14 @@ class TokenizeRequest(BaseModel):
 
 
 def _first_error(exc: ValidationError) -> tuple[str, str | None]:
-    """A one-line message and the dotted field of the first problem pydantic found."""
-    error = exc.errors(include_url=False)[0]
+    """A one-line message and the dotted field of the first problem pydantic found.
+
+    A union field (``str | list[str]``) fails once per branch; the deepest error of the first field is the
+    one that names the bad item (``inputs.1``), where the first branch's would call a valid list invalid.
+    """
+    errors = exc.errors(include_url=False)
+    head = errors[0]["loc"][:1]
+    error = max((e for e in errors if e["loc"][:1] == head), key=lambda e: len(e["loc"]))
     loc = [str(part) for part in error["loc"] if not str(part).startswith(("function-", "literal["))]
     field = ".".join(part for part in loc if part not in {"str", "list[str]", "int"}) or None
     kind = error["type"]

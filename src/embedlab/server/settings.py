@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from embedlab.settings import BatcherSettings, EngineSettings
@@ -77,6 +77,15 @@ class ServerSettings(EngineSettings):
     tokenizer_threads: int = Field(default=_LIMITS.tokenizer_threads, ge=1)
     reject_unknown_fields: bool = True
     log_level: str = "info"
+
+    @field_validator("api_key")
+    @classmethod
+    def _check_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # an empty EMBEDLAB_API_KEY (an unset variable expanded by a shell or compose file) is refused
+        # here, named; later the auth middleware would fail the server's startup with a bare ValueError
+        if value is not None and not value.get_secret_value():
+            raise ValueError("the API key is empty; give a key, or leave api_key unset to serve without one")
+        return value
 
     def engine_settings(self, backend: str | None = None) -> EngineSettings:
         """The :class:`EngineSettings` part, worker layout resolved (``backend`` instead of the setting's if given)."""
