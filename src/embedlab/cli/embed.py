@@ -102,7 +102,14 @@ def embed(
             bar.update(task, completed=done, total=total)
 
         report = run_embed_job(
-            embedder, table, output, overwrite=overwrite, on_progress=on_progress, prompt=prompt, normalize=normalize
+            embedder,
+            table,
+            output,
+            overwrite=overwrite,
+            on_progress=on_progress,
+            on_message=lambda line: console.print(line, highlight=False, soft_wrap=True),
+            prompt=prompt,
+            normalize=normalize,
         )
     console.print(report.summary(), highlight=False, soft_wrap=True)
 
