@@ -13,9 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from embedlab.cli.help import HelpCommand, HelpGroup
 from embedlab.cli.options import DeviceOpt, ModelOpt, progress_bar
 
 bench_app = typer.Typer(
+    cls=HelpGroup,
     help="Measure throughput, latency, memory and time shares per batch size, length, backend and threads.",
     no_args_is_help=False,
 )
@@ -187,7 +189,7 @@ def bench(
             console.print(f"{what} written to {path}", highlight=False)
 
 
-@bench_app.command("compare")
+@bench_app.command("compare", cls=HelpCommand)
 def compare(
     a: Annotated[Path, typer.Argument(help="Result A (the baseline), from embedlab bench --output")],
     b: Annotated[Path, typer.Argument(help="Result B, compared against A")],

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from embedlab.cli.help import HelpCommand
 from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, progress_bar
 from embedlab.settings import EngineSettings, load_settings
 
@@ -116,4 +117,4 @@ def embed(
 
 def register(app: typer.Typer) -> None:
     """Add the ``embed`` command to ``app``."""
-    app.command("embed")(embed)
+    app.command("embed", cls=HelpCommand)(embed)
