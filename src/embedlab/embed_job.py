@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import Any
 from embedlab.engine.embedder import Embedder
 from embedlab.io.readers import TextTable
 from embedlab.io.writers import VectorWriter
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,6 +60,7 @@ def run_embed_job(
     overwrite: bool = False,
     block_size: int = 4096,
     on_progress: Callable[[int, int], None] | None = None,
+    on_message: Callable[[str], None] | None = None,
     **embed_options: Any,
 ) -> EmbedJobReport:
     """Embed every text of ``input_path`` into ``output_path``.
@@ -67,11 +71,15 @@ def run_embed_job(
         output_path: .npy (vectors only, file order), .parquet or .jsonl (id + vector).
         block_size: texts per embedding call; bounds memory besides the texts themselves.
         on_progress: called with (texts done, total texts) after each batch.
+        on_message: called with one line for people when the job starts by removing the partial output files
+            of crashed runs; without it the line is logged (INFO).
         **embed_options: embedding options (prompt, long_input, dimensions...), resolved once.
     """
     started = time.perf_counter()
     options = embedder.resolve(**embed_options)  # checked before the output file exists
     writer = VectorWriter(output_path, n_rows=len(table.texts), dim=options.dimensions, overwrite=overwrite)
+    if writer.stale_removed:
+        (on_message or log.info)(writer.stale_removed.summary())
     tokens = truncated = padded = 0
     try:
         for start in range(0, len(table.texts), block_size):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +43,23 @@ def test_export_is_cached_and_reused(tmp_path: Path, tiny_bert_dir: Path) -> Non
     assert [p.name for p in first.parent.iterdir() if p.name.startswith(".")] == []  # no scratch left behind
     again = cached_or_export(spec, tmp_path)
     assert again == first and again.stat().st_mtime_ns == stamp
+
+
+def test_a_killed_exports_scratch_folder_goes_with_the_next_export(
+    tmp_path: Path, tiny_bert_dir: Path, dead_pid: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = read_spec(ResolvedModel(str(tiny_bert_dir), tiny_bert_dir, "local"))
+    directory = export_dir(spec, tmp_path)
+    scratch = directory / f".{GRAPH_FILE}.partial-{dead_pid}-q1w2e3r4"  # mkdtemp's name in a killed export
+    scratch.mkdir(parents=True)
+    (scratch / GRAPH_FILE).write_bytes(b"g" * 4096)
+    with caplog.at_level(logging.WARNING, logger="embedlab.partials"):
+        graph = cached_or_export(spec, tmp_path)
+    assert graph.is_file() and not scratch.exists()
+    assert [p.name for p in directory.iterdir() if p.name.startswith(".")] == []
+    assert [r.getMessage() for r in caplog.records] == [
+        f"removed 1 stale partial file (0.0 MB) left by crashed runs in {directory}: {scratch.name}"
+    ]
 
 
 def test_changed_model_files_get_a_new_graph(tmp_path: Path, tiny_bert_dir: Path) -> None:

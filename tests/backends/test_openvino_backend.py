@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from embedlab.cpu import cpu_has_bf16
 
 pytest.importorskip("openvino")
 
-from embedlab.backends.openvino_backend import OpenVinoBackend, ir_dir
+from embedlab.backends.onnx_export import cached_or_export
+from embedlab.backends.openvino_backend import OpenVinoBackend, cached_or_convert_ir, ir_dir
 
 TEXTS = [
     "the cat sat on the mat",
@@ -55,6 +57,22 @@ def test_the_ir_is_converted_once_and_reused(tiny_bert_dir: Path) -> None:
     stamp = ir.stat().st_mtime_ns
     again = create_backend("openvino", spec, threads=1)  # another precision, the same IR
     assert again.ir == ir and ir.stat().st_mtime_ns == stamp  # type: ignore[attr-defined]
+
+
+def test_a_killed_conversions_scratch_folder_goes_with_the_next_conversion(
+    tmp_path: Path, tiny_bert_dir: Path, dead_pid: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    graph = cached_or_export(embedlab.load_spec(str(tiny_bert_dir)), tmp_path)
+    scratch = graph.parent / f".{ir_dir(graph).name}.partial-{dead_pid}-a1s2d3f4"  # mkdtemp's name, killed run
+    scratch.mkdir()
+    (scratch / "model.bin").write_bytes(b"w" * 2048)
+    with caplog.at_level(logging.WARNING, logger="embedlab.partials"):
+        xml = cached_or_convert_ir(graph)
+    assert xml.is_file() and not scratch.exists()
+    assert [p.name for p in graph.parent.iterdir() if p.name.startswith(".")] == []
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        f"removed 1 stale partial file (0.0 MB) left by crashed runs in {graph.parent}"
+    ]
 
 
 def test_concurrent_callers_get_what_one_caller_gets(tiny_bert_dir: Path) -> None:

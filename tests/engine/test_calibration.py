@@ -13,6 +13,7 @@ from embedlab.engine.calibration import (
     CandidateReport,
     Decision,
     Shape,
+    _write_atomic,
     auto_choice,
     calibration_facts,
     calibration_key,
@@ -111,3 +112,13 @@ def test_no_writable_cache_falls_back_to_an_exact_backend(
     assert choice.fallback and choice.decision.name in ("onnx", "torch")
     assert "no calibration could run" in choice.decision.reason
     assert "cannot cache a calibration" in caplog.text
+
+
+def test_writing_a_calibration_removes_partials_of_killed_calibrations(tmp_path: Path, dead_pid: int) -> None:
+    path = calibration_path("k" * 20, tmp_path)
+    path.parent.mkdir(parents=True)
+    stale = path.parent / f".{'j' * 20}.json.partial-{dead_pid}-x8y7z6"  # mkstemp's name in a killed child
+    stale.write_text("{")
+    _write_atomic(path, {"ok": True})
+    assert json.loads(path.read_text()) == {"ok": True}
+    assert [p.name for p in path.parent.iterdir()] == [path.name]

@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from embedlab.partials import partial_prefix, sweep_stale_partials
+
 SIZE_THRESHOLD = 1024  # bytes: smaller tensors (shapes, scales) stay inside the graph file
 
 
@@ -33,7 +35,8 @@ def save_graph(model: Any, target: Path) -> Path:
     import onnx
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".save-", dir=target.parent))
+    sweep_stale_partials(target.parent, target.name)
+    work = Path(tempfile.mkdtemp(prefix=partial_prefix(target.name), dir=target.parent))
     try:
         data = data_file(target)
         onnx.save_model(

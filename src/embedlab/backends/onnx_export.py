@@ -27,6 +27,7 @@ from embedlab.backends.graph_files import rewrite_graph
 from embedlab.errors import BackendUnavailableError, ExportError
 from embedlab.models.resolve import model_fingerprint
 from embedlab.models.spec import ModelSpec
+from embedlab.partials import partial_prefix, sweep_stale_partials
 from embedlab.paths import cache_root
 
 EXPORT_RECIPE = "4"  # bump when the export code changes what the graph computes or how it is stored
@@ -85,7 +86,8 @@ def export_onnx(spec: ModelSpec, target_dir: Path) -> Path:
     args = tuple(sample if n != "token_type_ids" else torch.zeros_like(sample) for n in names)
     axes = {n: {0: "batch", 1: "sequence"} for n in [*names, "token_embeddings"]}
     target_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".export-", dir=target_dir))  # torch may write external data here
+    sweep_stale_partials(target_dir, GRAPH_FILE)  # scratch folders of exports that were killed
+    scratch = Path(tempfile.mkdtemp(prefix=partial_prefix(GRAPH_FILE), dir=target_dir))  # torch may add data here
     tmp_name = str(scratch / GRAPH_FILE)
     started = time.perf_counter()
     try:

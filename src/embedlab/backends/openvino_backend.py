@@ -46,6 +46,7 @@ from embedlab.backends.base import EncodedBatch
 from embedlab.cpu import available_cores
 from embedlab.errors import BackendUnavailableError, ConfigError, InferenceError, ModelLoadError
 from embedlab.models.spec import ModelSpec
+from embedlab.partials import partial_prefix, sweep_stale_partials
 
 IR_RECIPE = "1"  # bump when the conversion changes what the IR holds or how it is written
 IR_FILE = "model.xml"
@@ -98,7 +99,8 @@ def cached_or_convert_ir(graph: Path, ov: Any | None = None) -> Path:
         model = ov.Core().read_model(str(graph))
     except Exception as exc:
         raise ModelLoadError(f"OpenVINO cannot read {graph}: {exc}") from exc
-    scratch = Path(tempfile.mkdtemp(prefix=".openvino-", dir=graph.parent))
+    sweep_stale_partials(graph.parent, target.name)  # scratch folders of conversions that were killed
+    scratch = Path(tempfile.mkdtemp(prefix=partial_prefix(target.name), dir=graph.parent))
     try:
         try:
             # keep fp32 weights: the precision is a compile-time choice, and f32 must stay exact

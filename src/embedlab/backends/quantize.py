@@ -19,6 +19,7 @@ from pathlib import Path
 
 from embedlab.backends.graph_files import rewrite_graph
 from embedlab.errors import BackendUnavailableError, ExportError
+from embedlab.partials import partial_prefix, sweep_stale_partials
 
 QUANT_RECIPE = "2"  # 2: weights in an external-data file (see graph_files)
 VARIANTS = ("int8",)
@@ -42,7 +43,8 @@ def quantized_graph(fp32_graph: Path, variant: str = "int8") -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:
         raise BackendUnavailableError("int8 quantisation needs the onnx package: pip install onnx") from exc
-    fd, tmp = tempfile.mkstemp(prefix=".quant-", suffix=".onnx", dir=target.parent)
+    sweep_stale_partials(target.parent, target.name)
+    fd, tmp = tempfile.mkstemp(prefix=partial_prefix(target.name), suffix=".onnx", dir=target.parent)
     os.close(fd)
     try:
         logging.disable(logging.WARNING)  # the quantiser logs advice on the root logger on every call

@@ -12,10 +12,12 @@ import sys
 import typer
 from rich.console import Console
 
+from embedlab.cli.help import HelpGroup
 from embedlab.errors import EmbedlabError
 
 app = typer.Typer(
     name="embedlab",
+    cls=HelpGroup,
     help="Measure, plan and run text-embedding models on your own hardware.",
     no_args_is_help=True,
     add_completion=False,

@@ -14,9 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from embedlab.cli.calibration_view import calibration_lines, render_calibration
+from embedlab.cli.help import HelpCommand, HelpGroup
 from embedlab.cli.options import DeviceOpt, ModelOpt, progress_bar
 
 bench_app = typer.Typer(
+    cls=HelpGroup,
     help="Measure throughput, latency, memory and time shares per batch size, length, backend and threads.",
     no_args_is_help=False,
 )
@@ -216,7 +218,7 @@ def _calibrate(model: str | None, device: str, threads: str | None, json_out: bo
         out.print(line, highlight=False, soft_wrap=True)
 
 
-@bench_app.command("compare")
+@bench_app.command("compare", cls=HelpCommand)
 def compare(
     a: Annotated[Path, typer.Argument(help="Result A (the baseline), from embedlab bench --output")],
     b: Annotated[Path, typer.Argument(help="Result B, compared against A")],

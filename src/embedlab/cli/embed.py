@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from embedlab.cli.help import HelpCommand
 from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, progress_bar
 from embedlab.settings import EngineSettings, load_settings
 
@@ -102,11 +103,18 @@ def embed(
             bar.update(task, completed=done, total=total)
 
         report = run_embed_job(
-            embedder, table, output, overwrite=overwrite, on_progress=on_progress, prompt=prompt, normalize=normalize
+            embedder,
+            table,
+            output,
+            overwrite=overwrite,
+            on_progress=on_progress,
+            on_message=lambda line: console.print(line, highlight=False, soft_wrap=True),
+            prompt=prompt,
+            normalize=normalize,
         )
     console.print(report.summary(), highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``embed`` command to ``app``."""
-    app.command("embed")(embed)
+    app.command("embed", cls=HelpCommand)(embed)

@@ -11,12 +11,14 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from embedlab.cli.help import HelpCommand, HelpGroup
 from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, progress_bar
 from embedlab.errors import OutputError
 from embedlab.settings import EngineSettings, load_settings
 
 eval_app = typer.Typer(
     name="eval",
+    cls=HelpGroup,
     help="Measure embedding quality the way MTEB does: STS correlation, BEIR retrieval, across configurations.",
     no_args_is_help=True,
     add_completion=False,
@@ -109,7 +111,7 @@ def _run(
             out.print(f"note: {note}", highlight=False)
 
 
-@eval_app.command("sts")
+@eval_app.command("sts", cls=HelpCommand)
 def sts(
     data: Annotated[Path, typer.Option("--data", help="STS Benchmark file (sts-test.csv) or CSV/TSV with a header")],
     model: ModelOpt = None,
@@ -156,7 +158,7 @@ def sts(
     _run(task, settings, compare, json_out=json_out, save=save, quiet=quiet, extra_metrics=("cosine_pearson",))
 
 
-@eval_app.command("retrieval")
+@eval_app.command("retrieval", cls=HelpCommand)
 def retrieval(
     data: Annotated[Path, typer.Option("--data", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")],
     model: ModelOpt = None,

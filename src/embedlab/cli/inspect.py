@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from embedlab.cli.help import HelpCommand
 from embedlab.cli.options import ModelOpt, ThreadsOpt
 from embedlab.errors import OutputError
 
@@ -53,4 +54,4 @@ def inspect(
 
 def register(app: typer.Typer) -> None:
     """Add the ``inspect`` command to ``app``."""
-    app.command("inspect")(inspect)
+    app.command("inspect", cls=HelpCommand)(inspect)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from embedlab.cli.help import HelpCommand
 from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt
 from embedlab.settings import EngineSettings, load_settings
 
@@ -93,4 +94,4 @@ def plan(
 
 def register(app: typer.Typer) -> None:
     """Add the ``plan`` command to ``app``."""
-    app.command("plan")(plan)
+    app.command("plan", cls=HelpCommand)(plan)

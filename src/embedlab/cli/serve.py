@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from embedlab.cli.help import HelpCommand
 from embedlab.cli.options import ConfigOpt, DeviceOpt, ModelOpt
 from embedlab.errors import ConfigError
 from embedlab.settings import load_settings
@@ -146,4 +147,4 @@ def _log_to_stderr(level: str) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the ``serve`` command to ``app``."""
-    app.command("serve")(serve)
+    app.command("serve", cls=HelpCommand)(serve)

@@ -45,6 +45,7 @@ from embedlab.errors import EmbedlabError
 from embedlab.models.pooling import l2_normalize, pool
 from embedlab.models.resolve import model_fingerprint
 from embedlab.models.spec import ModelSpec
+from embedlab.partials import partial_prefix, sweep_stale_partials
 from embedlab.paths import cache_root
 
 log = logging.getLogger(__name__)
@@ -409,7 +410,8 @@ def _fallback(spec: ModelSpec, device: str, threads: int | None, why: str) -> Ca
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
+    sweep_stale_partials(path.parent)  # the calibration folder holds only embedlab's files
+    fd, tmp = tempfile.mkstemp(prefix=partial_prefix(path.name), dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=2)

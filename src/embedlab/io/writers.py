@@ -1,7 +1,8 @@
 """Write vectors (with ids) to .npy, .parquet or .jsonl, block by block, atomically.
 
-A writer writes to a temporary file beside the target and renames it into place on ``close()``,
-so an interrupted run never leaves a half-written file under the final name.
+A writer writes to a temporary file beside the target (``.NAME.partial-PID``) and renames it into place on
+``close()``, so an interrupted run never leaves a half-written file under the final name. A run killed
+outright (SIGKILL) leaves its partial behind; the next writer of the same target removes it when it starts.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from embedlab.arrays import FloatArray
 from embedlab.errors import OutputError
+from embedlab.partials import RemovedPartials, partial_path, remove_stale_partials
 
 SUPPORTED_OUTPUTS = (".npy", ".parquet", ".jsonl")
 
@@ -43,6 +45,9 @@ class VectorWriter:
         n_rows: total rows that will be written (the .npy header needs it up front).
         dim: floats per vector.
         overwrite: replace an existing file; otherwise an existing file is an error.
+
+    Attributes:
+        stale_removed: the partials of ``path`` left by crashed writers, removed when this writer started.
     """
 
     def __init__(self, path: str | Path, n_rows: int, dim: int, overwrite: bool = False):
@@ -59,7 +64,8 @@ class VectorWriter:
         self.dim = dim
         self.n_rows = n_rows
         self._row = 0
-        self._tmp = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
+        self.stale_removed: RemovedPartials = remove_stale_partials(self.path.parent, self.path.name)
+        self._tmp = partial_path(self.path)
         self._handle: Any = None
         try:
             if self.format == ".npy":

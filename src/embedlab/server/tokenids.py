@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.errors import ConfigError, EmptyInputError, InputError
+from embedlab.partials import partial_path, sweep_stale_partials
 
 ENCODING = "cl100k_base"
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
@@ -115,7 +116,8 @@ def seed_tiktoken_cache(directory: str | Path | None = None) -> Path:
     if hashlib.sha256(data).hexdigest() != CL100K_SHA256:
         raise ConfigError(f"{source} is not the cl100k_base file tiktoken expects (SHA-256 differs)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_suffix(f".{os.getpid()}.tmp")
+    sweep_stale_partials(target.parent, target.name)
+    temporary = partial_path(target)
     temporary.write_bytes(data)
     os.replace(temporary, target)
     return target
