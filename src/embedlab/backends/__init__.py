@@ -16,6 +16,11 @@ from embedlab.models.spec import ModelSpec
 BACKENDS: tuple[str, ...] = ("torch", "torch-bf16", "onnx", "onnx-int8", "openvino", "openvino-f32")
 
 
+#: batches up to this many padded tokens have their length padded to a multiple of 16 on ``openvino`` with
+#: several workers (see :class:`~embedlab.backends.openvino_backend.OpenVinoBackend` ``seq_bucket``)
+THROUGHPUT_BUCKET_TOKENS = 1024
+
+
 def create_backend(
     name: str, spec: ModelSpec, device: str = "cpu", threads: int | None = None, concurrency: int = 1
 ) -> Backend:
@@ -66,6 +71,10 @@ def create_backend(
                 streams=concurrency,
                 split_min_rows=None,
                 name=name,
+                # every batch up to 1,024 padded tokens (all of the server's, by its default budget) padded to a
+                # multiple of 16 tokens: far fewer shapes, each of which OpenVINO keeps kernels and memory for
+                # (serve_load, 64 clients: same texts/s, peak RSS 375 vs 464 MB); offline batches are larger
+                bucket_max_tokens=THROUGHPUT_BUCKET_TOKENS,
             )
         return OpenVinoBackend(spec, device=device, threads=threads, precision=precision, mode="latency", name=name)
     raise ConfigError(f"unknown backend {name!r}; choose one of auto, {', '.join(BACKENDS)}")
