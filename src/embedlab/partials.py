@@ -3,7 +3,7 @@
 Every atomic write in embedlab goes through a hidden name that carries the writer's process id:
 
 - ``.NAME.partial-PID`` for a file written in place and renamed to ``NAME`` (see :func:`partial_path`);
-- ``.NAME.partial-PID-XXXXXXXX`` for a ``tempfile.mkstemp`` / ``mkdtemp`` scratch file or folder that becomes
+- ``.NAME.partial-PID-RANDOM`` for a ``tempfile.mkstemp`` / ``mkdtemp`` scratch file or folder that becomes
   ``NAME`` (see :func:`partial_prefix`).
 
 A process killed with SIGKILL (an OOM kill, a laptop lid) cannot clean up, so its partial stays. The next writer
