@@ -139,3 +139,31 @@ def test_two_workers_give_the_vectors_of_one(tiny_bert_dir: Path) -> None:
     assert done == sorted(done) and done[-1] == len(texts)  # progress counts up, in the caller's thread
     with pytest.raises(InputTooLongError, match="input 3"):
         two.embed([*texts[:3], words(100)], long_input="error")
+
+
+def test_precisions_give_their_dtype_and_shape_from_the_same_float_vectors(tiny: Embedder) -> None:
+    from embedlab.engine.vector_precision import quantize
+
+    texts = ["the cat sat", "a dog", "x y z"]
+    floats = tiny.embed(texts)
+    shapes = {"float16": (3, 32), "int8": (3, 32), "uint8": (3, 32), "binary": (3, 4), "ubinary": (3, 4)}
+    dtypes = {"float16": np.float16, "int8": np.int8, "uint8": np.uint8, "binary": np.int8, "ubinary": np.uint8}
+    for precision, shape in shapes.items():
+        got = tiny.embed(texts, precision=precision)
+        assert got.shape == shape and got.dtype == dtypes[precision], precision
+        np.testing.assert_array_equal(got, quantize(floats, precision))  # type: ignore[arg-type]
+    # a vector's codes do not depend on the batch it came in (default ranges are fixed)
+    np.testing.assert_array_equal(tiny.embed(texts[:1], precision="int8"), tiny.embed(texts, precision="int8")[:1])
+    np.testing.assert_array_equal(tiny.embed(texts, precision="binary", dimensions=12).shape, (3, 2))
+    with pytest.raises(ConfigError, match="unknown precision"):
+        tiny.embed(texts, precision="int4")
+
+
+def test_calibrated_ranges_use_more_of_the_int8_levels(tiny: Embedder) -> None:
+    texts = [words(8, seed) for seed in range(40)]
+    ranges = tiny.calibrate_ranges(texts)
+    assert ranges.shape == (2, 32) and np.all(ranges[0] <= ranges[1])
+    calibrated = tiny.embed(texts, precision="uint8", ranges=ranges)
+    default = tiny.embed(texts, precision="uint8")
+    assert calibrated.min() == 0 and calibrated.max() >= 254
+    assert np.ptp(calibrated, axis=0).mean() > 2 * np.ptp(default, axis=0).mean()

@@ -76,3 +76,22 @@ def test_unknown_option_names_are_refused() -> None:
     with pytest.raises(ConfigError, match="unknown embedding option 'dims'"):
         EmbedOptions.from_kwargs(dims=3)
     assert EmbedOptions.from_kwargs(dimensions=3) == EmbedOptions(dimensions=3)
+
+
+def test_precision_defaults_to_float32_and_is_checked_once(spec: ModelSpec) -> None:
+    assert resolve(spec).precision == "float32" and resolve(spec).ranges is None
+    assert resolve(spec, precision="binary").precision == "binary"
+    with pytest.raises(ConfigError, match="unknown precision 'int4'; choose one of float32, float16, int8, uint8"):
+        resolve(spec, precision="int4")
+
+
+def test_int8_ranges_fit_the_dimensions_and_unnormalised_vectors_need_them(spec: ModelSpec) -> None:
+    import numpy as np
+
+    good = np.zeros((2, 8), dtype=np.float32)
+    assert resolve(spec, precision="int8", dimensions=8, ranges=good).ranges is not None
+    with pytest.raises(ConfigError, match=r"int8 ranges must have shape \(2, 8\)"):
+        resolve(spec, precision="int8", dimensions=8, ranges=np.zeros((2, spec.dim)))
+    with pytest.raises(ConfigError, match="not normalised needs ranges"):
+        resolve(spec, precision="uint8", normalize=False)
+    assert resolve(spec, precision="uint8", normalize=False, ranges=np.zeros((2, spec.dim))).precision == "uint8"

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from embedlab.arrays import FloatArray, IntArray
 from embedlab.backends.base import Backend
@@ -38,6 +39,7 @@ from embedlab.engine.tokenize import (
     tokenize_texts,
     validate_texts,
 )
+from embedlab.engine.vector_precision import EmbeddingArray, ranges_of
 from embedlab.errors import InputTooLongError
 from embedlab.models.pooling import pool
 from embedlab.models.spec import ModelSpec
@@ -61,7 +63,7 @@ class EmbeddingResult:
     """Vectors plus what it took to make them.
 
     Attributes:
-        vectors: (n_texts, dim) float32, in the caller's order.
+        vectors: (n_texts, dim) float32 in the caller's order (in the call's ``precision`` if one was given).
         tokens: per text, tokens embedded (special tokens included).
         input_tokens: per text, its full token length before any truncation.
         truncated: per text, whether tokens were cut off.
@@ -72,7 +74,7 @@ class EmbeddingResult:
             one tokenize block, so the three may add up to more than ``seconds``.
     """
 
-    vectors: FloatArray
+    vectors: EmbeddingArray
     tokens: list[int]
     input_tokens: list[int]
     truncated: list[bool]
@@ -156,8 +158,8 @@ class Embedder:
 
     # -- the library's batch path ---------------------------------------------------------------------
 
-    def embed(self, texts: Sequence[str], **options: Any) -> FloatArray:
-        """Embed ``texts`` and return (len(texts), dim) float32. Options as :meth:`embed_with_report`."""
+    def embed(self, texts: Sequence[str], **options: Any) -> EmbeddingArray:
+        """Embed ``texts``: (len(texts), dim) float32, or in ``precision``. Options as :meth:`embed_with_report`."""
         return self.embed_with_report(texts, **options).vectors
 
     def embed_with_report(
@@ -171,6 +173,8 @@ class Embedder:
         max_tokens: int | None = None,
         dimensions: int | None = None,
         normalize: bool | None = None,
+        precision: str | None = None,
+        ranges: npt.ArrayLike | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> EmbeddingResult:
         """Embed ``texts`` and report tokens, truncation and timings.
@@ -184,6 +188,10 @@ class Embedder:
             max_tokens: a limit below the model's own (special tokens included).
             dimensions: keep the first ``dimensions`` values (Matryoshka), re-normalised if normalising.
             normalize: L2-normalise; default: what the model's authors shipped.
+            precision: ``float32`` (default), ``float16``, ``int8``, ``uint8``, ``binary`` or ``ubinary``
+                (see :mod:`embedlab.engine.vector_precision` for the values and byte layout).
+            ranges: ``int8`` / ``uint8`` only: (2, dimensions) per-dimension min and max; default [-1, 1]
+                (normalised vectors); :meth:`calibrate_ranges` measures them on your own texts.
             progress: called with the number of texts finished after each batch.
 
         Raises:
@@ -191,7 +199,17 @@ class Embedder:
             ConfigError: bad options.
         """
         options = self.resolve(
-            EmbedOptions(prompt, prompt_name, input_type, long_input, max_tokens, dimensions, normalize)
+            EmbedOptions(
+                prompt,
+                prompt_name,
+                input_type,
+                long_input,
+                max_tokens,
+                dimensions,
+                normalize,
+                precision,
+                None if ranges is None else np.asarray(ranges, dtype=np.float32),
+            )
         )
         return self.embed_resolved(texts, options, progress)
 
@@ -213,7 +231,7 @@ class Embedder:
         ordered = [items[i] for i in order]
         block = self.settings.tokenize_block
         starts = list(range(0, n, block))
-        vectors: FloatArray | None = None
+        vectors: EmbeddingArray | None = None
         tokens = [0] * n
         input_tokens = [0] * n
         truncated = [False] * n
@@ -243,9 +261,9 @@ class Embedder:
                     progress(min(counts["done"], n))
             t_post = time.perf_counter()
             combined = combine_windows(pooled, segments, len(tokenized.tokens))
-            done = postprocess(combined, options.dimensions, options.normalize)
+            done = postprocess(combined, options.dimensions, options.normalize, options.precision, options.ranges)
             if vectors is None:
-                vectors = np.empty((n, done.shape[1]), dtype=np.float32)
+                vectors = np.empty((n, done.shape[1]), dtype=done.dtype)
             rows = order[offset : offset + len(tokenized.tokens)]
             vectors[rows] = done
             for j, row in enumerate(rows):
@@ -342,7 +360,7 @@ class Embedder:
 
     def finish(
         self, pooled: FloatArray, segments: Sequence[Segment], n_texts: int, options: ResolvedOptions | None = None
-    ) -> FloatArray:
+    ) -> EmbeddingArray:
         """Stages 3 and 4 (post) for one call's segments: combine windows per text, then postprocess.
 
         Args:
@@ -352,10 +370,25 @@ class Embedder:
             options: resolved options (default: :attr:`defaults`).
 
         Returns:
-            (n_texts, dimensions) float32.
+            (n_texts, dimensions) float32, or in the options' precision.
         """
         options = options or self.defaults
-        return postprocess(combine_windows(pooled, segments, n_texts), options.dimensions, options.normalize)
+        combined = combine_windows(pooled, segments, n_texts)
+        return postprocess(combined, options.dimensions, options.normalize, options.precision, options.ranges)
+
+    def calibrate_ranges(self, texts: Sequence[str], **options: Any) -> FloatArray:
+        """int8 / uint8 ranges measured on ``texts``: per dimension, the min and max of their float vectors.
+
+        Args:
+            texts: calibration texts like those you will embed (at least 2; hundreds are better).
+            options: as :meth:`embed_with_report` (``dimensions``, ``normalize``, ``prompt_name``...),
+                the same as the calls the ranges are for; ``precision`` and ``ranges`` are ignored.
+
+        Returns:
+            (2, dimensions) float32, to pass as ``ranges=``.
+        """
+        given = {k: v for k, v in options.items() if k not in ("precision", "ranges")}
+        return ranges_of(self.embed_with_report(texts, **given).vectors)
 
     def count_tokens(self, texts: Sequence[str]) -> IntArray:
         """Full token length of each text with this model's tokenizer (special tokens included), shape (n,)."""

@@ -9,9 +9,13 @@ no later stage checks again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+import numpy as np
+
+from embedlab.arrays import FloatArray
+from embedlab.engine.vector_precision import Precision, check_precision
 from embedlab.errors import ConfigError
 from embedlab.models.spec import ModelSpec
 from embedlab.settings import LONG_INPUT_POLICIES, EngineSettings, LongInputPolicy
@@ -38,6 +42,10 @@ class EmbedOptions:
         max_tokens: token limit per text below the model's own (special tokens included).
         dimensions: keep the first N values (Matryoshka), re-normalised when normalising.
         normalize: L2-normalise the vectors.
+        precision: output precision, one of :data:`~embedlab.engine.vector_precision.PRECISIONS`
+            (default ``float32``); applied after ``dimensions`` and ``normalize``.
+        ranges: ``int8`` / ``uint8`` only: per-dimension (2, dimensions) min and max (default [-1, 1],
+            the range of a normalised vector; see :mod:`embedlab.engine.vector_precision`).
     """
 
     prompt: str | None = None
@@ -47,6 +55,8 @@ class EmbedOptions:
     max_tokens: int | None = None
     dimensions: int | None = None
     normalize: bool | None = None
+    precision: str | None = None
+    ranges: FloatArray | None = field(default=None, compare=False)
 
     @classmethod
     def from_kwargs(cls, **options: Any) -> EmbedOptions:
@@ -75,6 +85,8 @@ class ResolvedOptions:
         chunk_overlap: tokens shared by consecutive chunk windows (``chunk`` only).
         dimensions: output values kept per vector (1 to the model's dim).
         normalize: whether output vectors are L2-normalised.
+        precision: the output precision (``float32``: the vectors as they are).
+        ranges: int8 / uint8 ranges (2, dimensions), or None for [-1, 1].
     """
 
     prompt: str
@@ -84,6 +96,8 @@ class ResolvedOptions:
     chunk_overlap: int
     dimensions: int
     normalize: bool
+    precision: Precision = "float32"
+    ranges: FloatArray | None = field(default=None, compare=False)
 
 
 def resolve_prompt(spec: ModelSpec, options: EmbedOptions, default_name: str | None) -> str:
@@ -135,7 +149,8 @@ def resolve_options(
         prompt_tokens: tokens a prompt adds after the leading special token (for ``pool_skip``).
 
     Raises:
-        ConfigError: a limit out of the model's range, an unknown policy, or a prompt the model lacks.
+        ConfigError: a limit out of the model's range, an unknown policy or precision, int8 ranges of the
+            wrong shape or int8 / uint8 of unnormalised vectors without ranges, or a prompt the model lacks.
     """
     prompt = resolve_prompt(spec, options, settings.prompt_name)
     limit = options.max_tokens if options.max_tokens is not None else settings.max_tokens
@@ -151,4 +166,18 @@ def resolve_options(
         raise ConfigError(f"dimensions must be between 1 and the model's {spec.dim}, got {dims}")
     normalize = spec.normalize if options.normalize is None else bool(options.normalize)
     pool_skip = prompt_tokens(prompt) if prompt and not spec.include_prompt else 0
-    return ResolvedOptions(prompt, pool_skip, max_tokens, policy, settings.chunk_overlap, dimensions, normalize)
+    precision = check_precision("float32" if options.precision is None else options.precision)
+    ranges = None
+    if precision in ("int8", "uint8"):
+        if options.ranges is not None:
+            ranges = np.asarray(options.ranges, dtype=np.float32)
+            if ranges.shape != (2, dimensions):
+                raise ConfigError(f"{precision} ranges must have shape (2, {dimensions}), got {ranges.shape}")
+        elif not normalize:
+            raise ConfigError(
+                f"{precision} of vectors that are not normalised needs ranges (the default [-1, 1] fits "
+                "normalised vectors only); pass ranges, e.g. from Embedder.calibrate_ranges(texts)"
+            )
+    return ResolvedOptions(
+        prompt, pool_skip, max_tokens, policy, settings.chunk_overlap, dimensions, normalize, precision, ranges
+    )

@@ -13,7 +13,8 @@ How a request flows (TEI / Infinity style)::
       └─ Embedder.encode(batch) → pooled rows; a text whose rows are all in → combine_windows →
          its future completes (cached, waiting requests woken)
     back in embed: wait for the request's texts (gather_thread_futures); postprocess once per request
-    (Matryoshka truncation, normalisation) → vectors in the caller's order
+    (Matryoshka truncation, normalisation, precision: the cache holds float vectors) → vectors in the
+    caller's order
 
 Several workers run batches side by side on one shared model (ONNX Runtime sessions and torch modules
 serve concurrent calls): on CPU, two workers of one thread each beat one worker of two threads, because
@@ -51,6 +52,7 @@ from embedlab.engine.serving.queue import BatchLimits, TokenBudgetQueue
 from embedlab.engine.serving.registry import CLOSED, WorkRegistry
 from embedlab.engine.serving.workers import RunningBatch, WorkerPool
 from embedlab.engine.tokenize import validate_texts
+from embedlab.engine.vector_precision import EmbeddingArray
 from embedlab.errors import EmbedlabError, InferenceError, InputTooLongError, WorkerUnavailableError
 from embedlab.models.resolve import model_fingerprint
 from embedlab.settings import BatcherSettings
@@ -73,7 +75,7 @@ class EmbedOutcome:
     """What :meth:`DynamicBatcher.embed` returns.
 
     Attributes:
-        vectors: (n_texts, dim) float32 in the caller's order.
+        vectors: (n_texts, dim) float32 in the caller's order, or in the request's precision.
         tokens: per text, tokens embedded with the model's tokenizer (special tokens included).
         cache_hits: texts answered from the cache.
         timings: seconds spent: ``tokenize`` (the claim step, cache look-up included), ``queue``
@@ -81,7 +83,7 @@ class EmbedOutcome:
             carried the request's texts, summed), ``total`` (admission to vectors).
     """
 
-    vectors: FloatArray
+    vectors: EmbeddingArray
     tokens: list[int]
     cache_hits: int
     timings: dict[str, float]
@@ -254,7 +256,7 @@ class DynamicBatcher:
                 queue_s = max(queue_s, job.started_at - job.enqueued_at)
             batches.update(job.batch_seconds)
         combined = np.stack([e.vector for e in entries if e is not None])
-        vectors = postprocess(combined, resolved.dimensions, resolved.normalize)
+        vectors = postprocess(combined, resolved.dimensions, resolved.normalize, resolved.precision, resolved.ranges)
         timings = {
             "tokenize": ticket.tokenize_seconds,
             "queue": queue_s,
