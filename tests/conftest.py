@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from smalldata import write_beir_dir, write_sts_file, write_texts_file
 from tinymodel import build_tiny_bert
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -74,3 +75,21 @@ def dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+@pytest.fixture(scope="session")
+def sts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small STS file the tiny models tokenise (see :mod:`smalldata`)."""
+    return write_sts_file(tmp_path_factory.mktemp("sts"))
+
+
+@pytest.fixture(scope="session")
+def beir_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small BEIR directory (see :mod:`smalldata`)."""
+    return write_beir_dir(tmp_path_factory.mktemp("beir"))
+
+
+@pytest.fixture(scope="session")
+def texts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 texts of known token lengths (see :mod:`smalldata`)."""
+    return write_texts_file(tmp_path_factory.mktemp("texts"))

@@ -41,7 +41,8 @@ def _tps(point: Point) -> tuple[float, float, float]:
     return t["median"], t["median"] - t["min"], t["max"] - t["median"]
 
 
-def _render(draw: Callable[[Any], None], size: tuple[float, float] = (7.0, 4.2)) -> bytes:
+def render_png(draw: Callable[[Any], None], size: tuple[float, float] = (7.0, 4.2)) -> bytes:
+    """PNG bytes of a matplotlib figure (Agg, 110 dpi, ``size`` inches) that ``draw(figure)`` fills."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,7 +96,7 @@ def figure_batch(result: dict[str, Any]) -> Figure | None:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, ncol=2)
 
-    return Figure("Throughput vs batch size", "Where the line flattens, bigger batches stop paying.", _render(draw))
+    return Figure("Throughput vs batch size", "Where the line flattens, bigger batches stop paying.", render_png(draw))
 
 
 def figure_seq(result: dict[str, Any]) -> Figure | None:
@@ -134,7 +135,7 @@ def figure_seq(result: dict[str, Any]) -> Figure | None:
     return Figure(
         "Throughput and latency vs sequence length",
         "Attention costs grow with the square of the length: tokens/s falls as texts get longer.",
-        _render(draw, (10.0, 4.2)),
+        render_png(draw, (10.0, 4.2)),
     )
 
 
@@ -170,7 +171,7 @@ def figure_backends(result: dict[str, Any]) -> Figure | None:
     return Figure(
         "Backend / precision comparison",
         "The same texts and batches on each runtime; b = batch size, s = tokens per text.",
-        _render(draw, (9.0, 4.5)),
+        render_png(draw, (9.0, 4.5)),
     )
 
 
@@ -208,7 +209,7 @@ def figure_threads(result: dict[str, Any]) -> Figure | None:
         ax.legend(fontsize=5, ncol=2)
 
     return Figure(
-        "Thread scaling", "Small batches of short texts scale worst: too little work per thread.", _render(draw)
+        "Thread scaling", "Small batches of short texts scale worst: too little work per thread.", render_png(draw)
     )
 
 
@@ -242,7 +243,7 @@ def figure_synthetic(result: dict[str, Any]) -> Figure | None:
     return Figure(
         "Model shape (random-weight BERTs)",
         "Tokens/s falls roughly as FLOPs per token rise; small models waste more of the machine.",
-        _render(draw, (10.0, 4.2)),
+        render_png(draw, (10.0, 4.2)),
     )
 
 
@@ -266,7 +267,7 @@ def figure_padding(result: dict[str, Any]) -> Figure | None:
     return Figure(
         "Padding waste",
         "Batches of texts in file order pad every text to the longest; sorting by length avoids most of it.",
-        _render(draw),
+        render_png(draw),
     )
 
 

@@ -31,7 +31,7 @@ def _root() -> None:
 
 
 # Each module registers its commands on ``app`` with a ``register(app)`` function.
-COMMAND_MODULES: tuple[str, ...] = ("embed", "eval", "inspect", "bench", "serve", "plan")
+COMMAND_MODULES: tuple[str, ...] = ("embed", "eval", "inspect", "compare", "bench", "serve", "plan")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"embedlab.cli.{_name}").register(app)

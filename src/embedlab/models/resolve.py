@@ -130,7 +130,8 @@ def resolve_model(name_or_path: str | None = None) -> ResolvedModel:
     raise ModelNotFoundError(f"model {name!r} not found; tried: " + "; ".join(tried))
 
 
-def _fingerprint_files(path: Path) -> list[Path]:
+def model_files(path: Path) -> list[Path]:
+    """The files of a model directory that a load reads: configs, tokenizer and weights (not exported graphs)."""
     return sorted(
         p
         for p in path.rglob("*")
@@ -148,7 +149,7 @@ def model_fingerprint(path: Path) -> str:
     Cost: reading every file once (about 0.2 s for a 90 MB model); repeated calls on unchanged files
     (same names, sizes and modification times) reuse the digest.
     """
-    files = _fingerprint_files(path)
+    files = model_files(path)
     stats = tuple((str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
     return _digest(path, stats)
 
