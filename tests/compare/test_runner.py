@@ -48,9 +48,7 @@ def test_each_model_is_measured_on_the_texts_with_its_own_facts(
         assert {o["bytes_per_vector"] for o in result.options if o["dimensions"] == 16} == {64, 32, 16, 2}
 
 
-def test_pareto_marks_equal_a_front_recomputed_over_all_options(
-    two_models: tuple[Path, Path], sts_file: Path
-) -> None:
+def test_pareto_marks_equal_a_front_recomputed_over_all_options(two_models: tuple[Path, Path], sts_file: Path) -> None:
     report = compare_models(_options([str(p) for p in two_models], data=sts_file, precisions=["float32", "binary"]))
     options = [o for r in report.results for o in r.options]
     expected = pareto_front([Option(o["score"], o["tokens_per_s"], o["bytes_per_vector"]) for o in options])

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from embedlab.errors import BackendError
+from embedlab.eval.task import load_eval_task
 from embedlab.plan.backend_choice import (
     BackendMeasurement,
     choose_backend,
     measure_backends,
     relative_loss,
 )
-from embedlab.plan.quality import load_eval_task
 from embedlab.settings import EngineSettings
 
 TEXTS = ["the cat sat on the mat", "a dog", "query: cat", "the mat . the dog !", "a b c d e f g"]

@@ -6,7 +6,9 @@ import math
 
 import pytest
 
-from embedlab.plan.cost import STORAGE_PRECISIONS, bytes_per_vector, job_cost
+from embedlab.engine.vector_precision import bytes_per_vector
+from embedlab.errors import ConfigError
+from embedlab.plan.cost import STORAGE_PRECISIONS, job_cost
 
 
 @pytest.mark.parametrize(
@@ -26,14 +28,21 @@ def test_bytes_per_vector(dimensions: int, float32: int, float16: int, int8: int
 
 
 def test_unknown_precision() -> None:
-    with pytest.raises(ValueError, match="unknown precision 'bfloat16'"):
-        bytes_per_vector(384, "bfloat16")
+    with pytest.raises(ConfigError, match="unknown precision 'bfloat16'"):
+        job_cost(10, 100, 1.0, 384, precisions=("bfloat16",))
 
 
 def test_job_cost_by_hand() -> None:
     cost = job_cost(texts=1000, tokens=50_000, tokens_per_second=2_500.0, dimensions=384)
     assert cost.seconds == pytest.approx(20.0)
-    assert cost.storage_bytes == {"float32": 1_536_000, "float16": 768_000, "int8": 384_000, "binary": 48_000}
+    assert cost.storage_bytes == {
+        "float32": 1_536_000,
+        "float16": 768_000,
+        "int8": 384_000,
+        "uint8": 384_000,
+        "binary": 48_000,
+        "ubinary": 48_000,
+    }
     assert list(cost.storage_bytes) == list(STORAGE_PRECISIONS)
     assert cost.to_dict() == {
         "texts": 1000,

@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import spearmanr
 
 import embedlab
+from embedlab.eval.task import load_eval_task
 from embedlab.plan.dimensions import (
     DimensionChoice,
     DimensionQuality,
@@ -16,7 +17,6 @@ from embedlab.plan.dimensions import (
     dimension_grid,
     measure_dimensions,
 )
-from embedlab.plan.quality import load_eval_task
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,17 @@ def plan(
     max_quality_loss: Annotated[
         float, typer.Option(help="Accepted relative loss of the --eval score for a faster backend / fewer dimensions")
     ] = 0.01,
+    storage_budget: Annotated[
+        str | None,
+        typer.Option(help="Bytes all the vectors may take, e.g. 500MB: recommends (model, dimensions, precision)"),
+    ] = None,
+    precisions: Annotated[
+        str, typer.Option(help="Output precisions to price (and score with --eval), comma-separated")
+    ] = "float32,float16,int8,uint8,binary,ubinary",
+    compare: Annotated[
+        Path | None,
+        typer.Option("--compare", help="A `compare --save` result: its models compete for the storage choice"),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sample")] = 0,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for report.html, plan.json, settings.json and plots")
@@ -72,6 +83,9 @@ def plan(
         chunk_threshold=chunk_threshold,
         backends=[b.strip() for b in backends.split(",") if b.strip()] if backends else None,
         max_quality_loss=max_quality_loss,
+        storage_budget=parse_size(storage_budget, "storage budget") if storage_budget is not None else None,
+        precisions=[p.strip() for p in precisions.split(",") if p.strip()],
+        compare_path=compare,
         seed=seed,
     )
     settings = load_settings(

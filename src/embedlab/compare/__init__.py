@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from embedlab.compare.facts import ModelFacts, read_facts
 from embedlab.compare.pareto import Option, pareto_front
-from embedlab.compare.quality import QualityPoint, score_grid
 from embedlab.compare.runner import CompareOptions, CompareReport, ModelResult, compare_models
 
 __all__ = [
@@ -18,9 +17,7 @@ __all__ = [
     "ModelFacts",
     "ModelResult",
     "Option",
-    "QualityPoint",
     "compare_models",
     "pareto_front",
     "read_facts",
-    "score_grid",
 ]

@@ -67,8 +67,7 @@ def _latency(embedder: Any, queries: list[str]) -> dict[str, Any]:
 
 
 def _quality(embedder: Any, job: dict[str, Any]) -> list[dict[str, Any]]:
-    from embedlab.compare.quality import score_grid
-    from embedlab.plan.quality import load_eval_task
+    from embedlab.eval.task import load_eval_task, score_grid
 
     task = load_eval_task(job["data"], job.get("data_limit"))
     points = score_grid(embedder, task, job["dimensions"], job["precisions"], int(job.get("rescore", 0)))

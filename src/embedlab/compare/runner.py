@@ -27,9 +27,9 @@ from typing import Any
 import embedlab.errors as errors_module
 from embedlab.compare.facts import ModelFacts, read_facts
 from embedlab.compare.pareto import Option, pareto_front
-from embedlab.compare.quality import QualityPoint
 from embedlab.engine.vector_precision import PRECISIONS, Precision, bytes_per_vector, check_precision
 from embedlab.errors import BackendError, ConfigError, EmbedlabError
+from embedlab.eval.task import QualityPoint
 from embedlab.settings import EngineSettings
 
 #: texts in the speed sample, timed calls of it, and single-text calls for the latency
@@ -141,8 +141,8 @@ class _Texts:
 
 
 def _gather_texts(options: CompareOptions) -> _Texts:
+    from embedlab.eval.task import load_eval_task
     from embedlab.io.readers import read_texts
-    from embedlab.plan.quality import load_eval_task
 
     queries: list[str] = []
     if options.texts is not None:

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from embedlab.errors import BackendError, ModelLoadError
+from embedlab.eval.task import EvalTask
 from embedlab.models.pooling import l2_normalize
-from embedlab.plan.quality import EvalTask
 from embedlab.settings import EngineSettings
 
 REFERENCE_BACKEND = "torch"

@@ -48,10 +48,11 @@ _UNITS = {
 }
 
 
-def parse_size(text: str | int) -> int:
+def parse_size(text: str | int, what: str = "memory size") -> int:
     """Bytes from ``2GiB``, ``512MiB``, ``1.5GB``, ``800M`` or a plain number of bytes.
 
     Decimal units (kB, MB, GB; K, M, G) are powers of 1000, binary ones (KiB, MiB, GiB) of 1024.
+    ``what`` names the size in error messages (``memory size``, ``storage budget``).
 
     Raises:
         ConfigError: not a positive size.
@@ -61,11 +62,11 @@ def parse_size(text: str | int) -> int:
     else:
         match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
         if match is None or match.group(2).lower() not in _UNITS:
-            raise ConfigError(f"cannot read memory size {text!r}; write e.g. 2GiB, 512MiB, 1.5GB or a number of bytes")
+            raise ConfigError(f"cannot read {what} {text!r}; write e.g. 2GiB, 512MiB, 1.5GB or a number of bytes")
         value, unit = float(match.group(1)), match.group(2).lower()
     size = int(value * _UNITS[unit])
     if size <= 0:
-        raise ConfigError(f"memory size must be positive, got {text!r}")
+        raise ConfigError(f"{what} must be positive, got {text!r}")
     return size
 
 

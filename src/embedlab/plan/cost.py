@@ -2,31 +2,21 @@
 
 - time: tokens the model will compute on (after the max-tokens / chunking advice) divided by the
   tokens/s measured on the sample with the recommended backend and batch size;
-- storage per vector of k dimensions: float32 ``4k`` bytes, float16 ``2k``, int8 ``k`` (one byte per
-  value, scale kept elsewhere), binary ``ceil(k / 8)`` (one bit per value, sign quantisation); one vector
-  per text (chunk windows are averaged into one), raw arrays without index overhead.
+- storage per vector of k dimensions in each output precision
+  (:func:`~embedlab.engine.vector_precision.bytes_per_vector`: float32 ``4k`` bytes, float16 ``2k``, int8 and
+  uint8 ``k``, binary and ubinary ``ceil(k / 8)``); one vector per text (chunk windows are averaged into one),
+  raw arrays without index overhead.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-STORAGE_PRECISIONS: tuple[str, ...] = ("float32", "float16", "int8", "binary")
+from embedlab.engine.vector_precision import PRECISIONS, bytes_per_vector, check_precision
 
-
-def bytes_per_vector(dimensions: int, precision: str) -> int:
-    """Bytes of one vector of ``dimensions`` values stored in ``precision``."""
-    if precision == "float32":
-        return 4 * dimensions
-    if precision == "float16":
-        return 2 * dimensions
-    if precision == "int8":
-        return dimensions
-    if precision == "binary":
-        return math.ceil(dimensions / 8)
-    raise ValueError(f"unknown precision {precision!r}")
+STORAGE_PRECISIONS: tuple[str, ...] = PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -54,8 +44,18 @@ class JobCost:
         return asdict(self)
 
 
-def job_cost(texts: int, tokens: int, tokens_per_second: float, dimensions: int) -> JobCost:
-    """Estimate time and storage for ``texts`` texts of ``tokens`` tokens in all."""
+def job_cost(
+    texts: int,
+    tokens: int,
+    tokens_per_second: float,
+    dimensions: int,
+    precisions: Sequence[str] = STORAGE_PRECISIONS,
+) -> JobCost:
+    """Estimate time and storage (in each of ``precisions``) for ``texts`` texts of ``tokens`` tokens in all.
+
+    Raises:
+        ConfigError: an unknown precision.
+    """
     seconds = tokens / tokens_per_second if tokens_per_second > 0 else float("inf")
-    storage = {p: texts * bytes_per_vector(dimensions, p) for p in STORAGE_PRECISIONS}
+    storage = {p: texts * bytes_per_vector(dimensions, check_precision(p)) for p in precisions}
     return JobCost(texts, tokens, tokens_per_second, seconds, dimensions, storage)

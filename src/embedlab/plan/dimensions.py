@@ -9,13 +9,13 @@ The recommendation is the smallest k whose score is at least ``full × (1 − ma
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from embedlab.engine.embedder import Embedder
+from embedlab.eval.task import EvalTask, QualityPoint, score_grid
 from embedlab.plan.backend_choice import relative_loss
-from embedlab.plan.quality import EvalTask
 
 MIN_DIMENSIONS = 32
 
@@ -61,24 +61,34 @@ class DimensionChoice:
         }
 
 
-def measure_dimensions(
+def measure_quality_grid(
     embedder: Embedder,
     task: EvalTask,
     grid: list[int],
+    precisions: Sequence[str],
     options: dict[str, Any],
     log: Callable[[str], None] | None = None,
-) -> list[DimensionQuality]:
-    """Score ``task`` at each output dimension of ``grid`` (largest first; the first is the reference)."""
-    results: list[DimensionQuality] = []
-    reference: float | None = None
+) -> list[QualityPoint]:
+    """Score ``task`` at each output dimension of ``grid`` and each precision: one embedding pass per dimension.
+
+    Args:
+        options: embedding options of every pass (``max_tokens``, ``long_input``).
+    """
+    points: list[QualityPoint] = []
     for dims in grid:
         if log is not None:
-            log(f"dimensions {dims}: evaluating")
-        report = task.run(embedder, f"dimensions={dims}", dimensions=dims, **options)
-        score = float(report.score)
-        reference = score if reference is None else reference
-        results.append(DimensionQuality(dims, report.metric, score, relative_loss(reference, score)))
-    return results
+            log(f"dimensions {dims}: evaluating {', '.join(precisions)}")
+        points.extend(score_grid(embedder, task, [dims], precisions, **options))
+    return points
+
+
+def dimension_qualities(points: Sequence[QualityPoint]) -> list[DimensionQuality]:
+    """The float32 points as :class:`DimensionQuality`, largest dimension first, each loss relative to the first."""
+    float_points = sorted((p for p in points if p.precision == "float32"), key=lambda p: -p.dimensions)
+    if not float_points:
+        return []
+    reference = float_points[0].score
+    return [DimensionQuality(p.dimensions, p.metric, p.score, relative_loss(reference, p.score)) for p in float_points]
 
 
 def choose_dimensions(dim: int, measured: list[DimensionQuality], max_quality_loss: float) -> DimensionChoice:

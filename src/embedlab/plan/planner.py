@@ -7,8 +7,11 @@ Order of work (each step uses the previous one's answer):
    (agreement with torch float32; with ``--eval`` the task score) → the fastest within tolerance;
 3. batch sizes: the chosen backend, in a fresh process, at each batch size → throughput and worst-case
    peak memory → the fastest batch size within the memory budget (and latency target);
-4. dimensions (``--eval`` only): task score at smaller output dimensions → the smallest within tolerance;
-5. cost of the whole file (time, storage) and the settings file.
+4. dimensions and precisions (``--eval`` only): the task score at smaller output dimensions, and at each
+   output precision, one embedding pass per dimension → the smallest dimension within tolerance;
+5. storage: every (model, dimension, precision) with its total for the file, the models of a ``compare``
+   result included → the best-scoring one within ``--storage-budget`` (:mod:`embedlab.plan.storage`);
+6. cost of the whole file (time, storage) and the settings file.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from embedlab.arrays import IntArray
+from embedlab.engine.vector_precision import PRECISIONS, bytes_per_vector, check_precision
 from embedlab.errors import ConfigError
+from embedlab.eval.task import EvalTask, QualityPoint, load_eval_task
 from embedlab.models.spec import ModelSpec
 from embedlab.plan.backend_choice import (
     DEFAULT_MAX_QUALITY_LOSS,
@@ -42,9 +47,15 @@ from embedlab.plan.batch import (
     measure_batch_sizes,
 )
 from embedlab.plan.cost import JobCost, job_cost
-from embedlab.plan.dimensions import DimensionChoice, choose_dimensions, dimension_grid, measure_dimensions
+from embedlab.plan.dimensions import (
+    DimensionChoice,
+    choose_dimensions,
+    dimension_grid,
+    dimension_qualities,
+    measure_quality_grid,
+)
 from embedlab.plan.lengths import LengthStats, MaxTokensAdvice, histogram, length_stats, recommend_max_tokens
-from embedlab.plan.quality import load_eval_task
+from embedlab.plan.storage import StorageChoice, StorageOption, choose_storage, options_from_compare
 from embedlab.settings import EngineSettings
 
 _COUNT_BLOCK = 10_000
@@ -66,6 +77,9 @@ class PlanOptions:
         backends: backends to compare (None: all of ``embedlab.backends.BACKENDS``).
         max_quality_loss: accepted relative loss of the task score (with ``--eval``).
         min_agreement: accepted mean cosine to torch float32 (without ``--eval``).
+        storage_budget: bytes all the file's vectors may take (None: no limit; the best score is recommended).
+        precisions: output precisions to price (and score, with ``--eval``).
+        compare_path: a ``compare --json`` result whose models' options compete for the storage choice.
         seed: of the sample.
     """
 
@@ -84,6 +98,9 @@ class PlanOptions:
     backends: list[str] | None = None
     max_quality_loss: float = DEFAULT_MAX_QUALITY_LOSS
     min_agreement: float = DEFAULT_MIN_AGREEMENT
+    storage_budget: int | None = None
+    precisions: list[str] = field(default_factory=lambda: list(PRECISIONS))
+    compare_path: Path | None = None
     seed: int = 0
 
 
@@ -98,6 +115,7 @@ class PlanReport:
         backends, backend_choice: per-backend measurements and the pick.
         batches, batch_choice: per-batch-size measurements and the pick.
         dimension_choice: the output dimension (measured with ``--eval``).
+        storage: the (model, dimension, precision) to store, within the storage budget.
         cost: the whole job's time and storage.
         settings: the recommended :class:`EngineSettings` fields (what the settings file holds).
         sample_size: texts in the speed sample.
@@ -116,6 +134,7 @@ class PlanReport:
     batches: list[BatchMeasurement]
     batch_choice: BatchChoice
     dimension_choice: DimensionChoice
+    storage: StorageChoice
     cost: JobCost
     settings: dict[str, Any]
     sample_size: int
@@ -137,6 +156,7 @@ class PlanReport:
             "batch_sizes": [m.to_dict() for m in self.batches],
             "batch_choice": self.batch_choice.to_dict(),
             "dimensions": self.dimension_choice.to_dict(),
+            "storage": self.storage.to_dict(),
             "cost": self.cost.to_dict(),
             "settings": self.settings,
             "sample_size": self.sample_size,
@@ -186,9 +206,51 @@ def _check_options(options: PlanOptions) -> None:
         raise ConfigError(f"chunk threshold must be in [0, 1], got {options.chunk_threshold}")
     if options.memory_margin < 0:
         raise ConfigError(f"memory margin must be ≥ 0, got {options.memory_margin}")
+    if not options.precisions:
+        raise ConfigError("give at least one precision to price")
+    for precision in options.precisions:
+        check_precision(precision)
     unknown = [b for b in options.backends or [] if b not in BACKENDS]
     if unknown:
         raise ConfigError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
+
+
+def _storage_options(
+    spec: ModelSpec, grid: list[int], options: PlanOptions, points: list[QualityPoint], eval_task: EvalTask | None
+) -> list[StorageOption]:
+    """The planned model's (dimension × precision) options, scored where measured, and a compare file's.
+
+    Raises:
+        ConfigError: the compare file's scores were measured on other data than ``--eval``.
+        DataFileError: the compare file cannot be read.
+    """
+    scores = {(p.dimensions, p.precision): p for p in points}
+    out = []
+    for dims in grid:
+        for precision in options.precisions:
+            point = scores.get((dims, precision))
+            out.append(
+                StorageOption(
+                    model=spec.name,
+                    dimensions=dims,
+                    precision=precision,
+                    bytes_per_vector=bytes_per_vector(dims, check_precision(precision)),
+                    score=None if point is None else point.score,
+                    metric=None if point is None else point.metric,
+                    source="plan",
+                )
+            )
+    if options.compare_path is not None:
+        compared, data = options_from_compare(options.compare_path)
+        if eval_task is not None and data is not None and Path(data).resolve() != eval_task.path.resolve():
+            raise ConfigError(
+                f"{options.compare_path} scored models on {data}, --eval is {eval_task.path}: scores of different "
+                "data cannot be ranked together (run compare with --data the same as --eval)"
+            )
+        if eval_task is None and any(o.score is not None for o in compared):
+            out = [replace(o, score=None, metric=None) for o in out]  # unmeasured here: keep them comparable
+        out.extend(o for o in compared if o.model != spec.name or eval_task is None)
+    return out
 
 
 def make_plan(settings: EngineSettings, options: PlanOptions, log: Callable[[str], None] | None = None) -> PlanReport:
@@ -263,21 +325,19 @@ def make_plan(settings: EngineSettings, options: PlanOptions, log: Callable[[str
         raise ConfigError("; ".join(batch_choice.reasons) + "; raise --memory-budget or use a smaller model")
     chosen_batch = batch_choice.recommended
 
-    measured_dims: list[Any] = []
+    points: list[QualityPoint] = []
+    grid = dimension_grid(spec.dim) if eval_task is not None else [spec.dim]
     if eval_task is not None:
-        grid = dimension_grid(spec.dim)
-        if len(grid) > 1:
-            say(f"dimensions {grid}: evaluating on {eval_task.path}")
-            dims_embedder = load(settings=sweep_settings)
-            measured_dims = measure_dimensions(
-                dims_embedder,
-                eval_task,
-                grid,
-                {"max_tokens": advice.max_tokens, "long_input": advice.long_input},
-                log=say,
-            )
-            del dims_embedder
+        say(f"dimensions {grid} × precisions: evaluating on {eval_task.path}")
+        dims_embedder = load(settings=sweep_settings)
+        embed_options = {"max_tokens": advice.max_tokens, "long_input": advice.long_input}
+        points = measure_quality_grid(dims_embedder, eval_task, grid, options.precisions, embed_options, log=say)
+        del dims_embedder
+    measured_dims = dimension_qualities(points) if len(grid) > 1 else []
     dimension_choice = choose_dimensions(spec.dim, measured_dims, options.max_quality_loss)
+    storage = choose_storage(
+        _storage_options(spec, grid, options, points, eval_task), len(table.texts), options.storage_budget
+    )
 
     rate = next(m.tokens_per_second for m in batches if m.batch_size == chosen_batch)
     cost = job_cost(len(table.texts), advice.tokens_embedded, rate, dimension_choice.recommended)
@@ -321,6 +381,7 @@ def make_plan(settings: EngineSettings, options: PlanOptions, log: Callable[[str
         batches=batches,
         batch_choice=batch_choice,
         dimension_choice=dimension_choice,
+        storage=storage,
         cost=cost,
         settings=recommended_settings,
         sample_size=len(sample),

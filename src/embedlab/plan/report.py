@@ -196,6 +196,7 @@ def plan_sections(report: PlanReport, with_images: bool = False) -> list[Section
             [f"Recommended: {dims.recommended}.", *dims.reasons],
         )
     )
+    sections.append(storage_section(report))
     cost = report.cost
     sections.append(
         Section(
@@ -214,7 +215,8 @@ def plan_sections(report: PlanReport, with_images: bool = False) -> list[Section
             [
                 "Time: tokens to embed / tokens per second measured on the sample at the recommended batch size "
                 "(same machine, same load; the measurement is noisy on a shared machine).",
-                "Storage: raw vectors, float32 4 B, float16 2 B, int8 1 B per value, binary 1 bit per value.",
+                "Storage: raw vectors, float32 4 B, float16 2 B, int8 / uint8 1 B per value, binary / ubinary "
+                "1 bit per value.",
             ],
         )
     )
@@ -227,6 +229,45 @@ def plan_sections(report: PlanReport, with_images: bool = False) -> list[Section
         )
     )
     return sections
+
+
+def storage_section(report: PlanReport) -> Section:
+    """Every (model, dimension, precision) with its total for the file and score; the recommendation marked."""
+    storage = report.storage
+    scored = [o for o in storage.options if o.score is not None]
+    best = {(o.model, o.dimensions): o.score for o in scored if o.precision == "float32" and o.score is not None}
+    rows = []
+    for option in storage.options:
+        base = best.get((option.model, option.dimensions))
+        delta = (
+            "-"
+            if option.score is None or base is None or option.precision == "float32"
+            else f"{option.score - base:+.4f}"
+        )
+        rows.append(
+            [
+                option.model.rstrip("/").rsplit("/", 1)[-1] + (" ✓" if option is storage.recommended else ""),
+                str(option.dimensions),
+                option.precision,
+                fmt_int(option.bytes_per_vector),
+                fmt_bytes(option.total_bytes(storage.vectors)),
+                "-" if option.score is None else f"{option.score:.4f}",
+                delta,
+                "yes" if option in storage.fitting else "no",
+            ]
+        )
+    metric = next((o.metric for o in scored), None) or "score"
+    budget = "none" if storage.budget_bytes is None else fmt_bytes(storage.budget_bytes)
+    return Section(
+        f"Storage: model × dimension × precision (budget {budget} for {storage.vectors:,} vectors)",
+        ["model", "dims", "precision", "bytes/vector", "total", metric, "Δ vs float32", "fits"],
+        rows,
+        [
+            "Recommended: " + ("none fits" if storage.recommended is None else storage.recommended.label()) + ".",
+            *storage.reasons,
+            "Precision is applied per call: embed(texts, precision=...), the server's `precision` field.",
+        ],
+    )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``plan --eval`` data: an STS file or a BEIR directory, cut to a limit, scored through the eval module."""
+"""Evaluation tasks (eval/task.py): an STS file or a BEIR directory, cut to a limit, scored through the eval module."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import embedlab
 from embedlab.engine.embedder import Embedder
 from embedlab.errors import ConfigError, DataFileError
 from embedlab.eval import evaluate_sts, load_sts
-from embedlab.plan.quality import load_eval_task
+from embedlab.eval.task import load_eval_task
 
 PAIRS = [
     ("the cat sat", "the cat sat on the mat", 4.0),
