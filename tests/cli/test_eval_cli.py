@@ -121,3 +121,100 @@ def test_bad_input_is_one_error_line(
     assert code == 2
     assert "error:" in err and message in err
     assert "Traceback" not in err and out == ""
+
+
+ALL_PRECISIONS = "float32,float16,int8,uint8,binary,ubinary"
+
+
+def test_retrieval_per_precision_rows_with_rescoring(
+    model: str, beir_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["eval", "retrieval", "--data", str(beir_dir), "--model", model, "--json", "--threads", "1"]
+    code, out, _ = run(base, capsys)
+    assert code == 0
+    plain = json.loads(out)
+    code, out, _ = run([*base, "--precision", ALL_PRECISIONS, "--rescore", "100"], capsys)
+    assert code == 0
+    result = json.loads(out)
+    rows = result["results"]
+    assert [row["config"] for row in rows] == [
+        "threads=1,precision=float32",
+        "threads=1,precision=float16",
+        "threads=1,precision=int8,rescore=100",
+        "threads=1,precision=uint8,rescore=100",
+        "threads=1,precision=binary,rescore=100",
+        "threads=1,precision=ubinary,rescore=100",
+    ]
+    assert rows[0]["metrics"] == plain["metrics"] and rows[0]["score"] == plain["score"]
+    assert [row["details"]["bytes_per_vector"] for row in rows] == [128, 64, 32, 32, 4, 4]
+    assert result["baseline"] == "threads=1,precision=float32" and rows[0]["delta"] == 0.0
+
+
+def test_retrieval_precision_table_and_int8_ranges_from_a_file(
+    model: str, beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    texts = tmp_path / "calibration.txt"
+    texts.write_text("the cat sat\nstock markets fell\na dog barked at the mat\n", encoding="utf-8")
+    argv = ["eval", "retrieval", "--data", str(beir_dir), "--model", model, "-q", "--threads", "1"]
+    code, out, _ = run([*argv, "--precision", "int8,binary", "--int8-ranges", str(texts)], capsys)
+    assert code == 0
+    assert "bytes/vec" in out and "precision=int8,int8_ranges=texts" in out and "precision=binary" in out
+
+
+def test_sts_per_precision_rows(model: str, sts_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["eval", "sts", "--data", str(sts_file), "--model", model, "--json", "--threads", "1"]
+    code, out, _ = run(base, capsys)
+    plain = json.loads(out)
+    code, out, _ = run([*base, "--precision", ALL_PRECISIONS, "--int8-ranges", "corpus"], capsys)
+    assert code == 0
+    rows = json.loads(out)["results"]
+    assert [row["details"]["precision"] for row in rows] == ALL_PRECISIONS.split(",")
+    assert rows[0]["metrics"] == plain["metrics"]
+    assert rows[2]["config"] == "threads=1,precision=int8,int8_ranges=corpus"
+    assert rows[4]["details"]["similarity"] == "1 - hamming / d"
+
+
+def test_precision_with_compare_gives_a_row_per_configuration_and_precision(
+    model: str, sts_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["eval", "sts", "--data", str(sts_file), "--model", model, "--json", "--threads", "1"]
+    code, out, _ = run([*argv, "--precision", "float32,binary", "--compare", "", "--compare", "dimensions=8"], capsys)
+    assert code == 0
+    assert [row["config"] for row in json.loads(out)["results"]] == [
+        "threads=1,precision=float32",
+        "threads=1,precision=binary",
+        "threads=1,dimensions=8,precision=float32",
+        "threads=1,dimensions=8,precision=binary",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["eval", "retrieval", "--data", "{beir}", "--precision", "float32,int4"],
+            "unknown precision 'int4'; choose one of float32, float16, int8, uint8, binary, ubinary",
+        ),
+        (["eval", "sts", "--data", "{sts}", "--precision", "int8,int8"], "precision 'int8' is given twice"),
+        (["eval", "retrieval", "--data", "{beir}", "--rescore", "100"], "rescoring applies to int8, uint8"),
+        (
+            ["eval", "retrieval", "--data", "{beir}", "--precision", "float32,float16", "--rescore", "100"],
+            "none of the precisions (float32, float16) is one",
+        ),
+        (
+            ["eval", "retrieval", "--data", "{beir}", "--precision", "binary", "--rescore", "10"],
+            "rescore 10 is below the largest cutoff (100)",
+        ),
+        (["eval", "retrieval", "--data", "{beir}", "--precision", "binary", "--rescore", "-1"], "rescore must be ≥ 0"),
+        (["eval", "sts", "--data", "{sts}", "--int8-ranges", "corpus"], "apply to int8 and uint8"),
+        (["eval", "sts", "--data", "{sts}", "--precision", "int8", "--int8-ranges", "wide"], "no file 'wide'"),
+    ],
+)
+def test_bad_precision_options_are_one_error_line(
+    args: list[str], message: str, model: str, sts_file: Path, beir_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [a.replace("{sts}", str(sts_file)).replace("{beir}", str(beir_dir)) for a in args]
+    code, out, err = run([*argv, "--model", model, "--threads", "1"], capsys)
+    assert code == 2
+    assert err.startswith("error:") and message in err and len(err.strip().splitlines()) == 1
+    assert out == ""

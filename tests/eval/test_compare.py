@@ -14,7 +14,7 @@ import embedlab.backends
 from embedlab.errors import ConfigError
 from embedlab.eval.compare import compare, config_label, parse_config
 from embedlab.eval.report import EvalReport
-from embedlab.eval.sts import StsData, evaluate_sts
+from embedlab.eval.sts import StsData, evaluate_sts, evaluate_sts_by_precision
 from embedlab.settings import EngineSettings
 
 
@@ -115,3 +115,23 @@ def test_compare_validates_every_configuration_first(make_tiny_bert: Callable[..
     with pytest.raises(ConfigError, match="unknown configuration key"):
         compare(counting, str(make_tiny_bert()), [{"speed": "fast"}])
     assert calls == []
+
+
+def test_compare_keeps_the_rows_of_a_task_that_scores_several_precisions(make_tiny_bert: Callable[..., Path]) -> None:
+    task = functools.partial(evaluate_sts_by_precision, data=PAIRS, precisions=["float32", "binary"])
+    seen: list[str] = []
+    reports = compare(
+        task,
+        str(make_tiny_bert()),
+        ["", "dimensions=8"],
+        base=EngineSettings(backend="torch", threads=1),
+        on_result=lambda r: seen.append(r.config),
+    )
+    labels = [
+        "backend=torch,threads=1,precision=float32",
+        "backend=torch,threads=1,precision=binary",
+        "backend=torch,threads=1,dimensions=8,precision=float32",
+        "backend=torch,threads=1,dimensions=8,precision=binary",
+    ]
+    assert [r.config for r in reports] == labels and seen == labels
+    assert [r.details["bytes_per_vector"] for r in reports] == [128, 4, 32, 1]

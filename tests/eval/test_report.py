@@ -51,3 +51,15 @@ def test_metric_titles() -> None:
     assert metric_title("recall_at_100") == "R@100"
     assert metric_title("cosine_spearman") == "Spearman"
     assert metric_title("other") == "other"
+
+
+def test_table_shows_bytes_per_vector_when_the_reports_carry_it() -> None:
+    sized = _report("precision=binary,rescore=100", 0.6)
+    sized.details["bytes_per_vector"] = 48
+    console = Console(record=True, width=220)
+    console.print(report_table([_report("precision=float32", 0.64), sized]))
+    text = console.export_text()
+    assert "bytes/vec" in text and "48" in text and "-0.0400" in text
+    console = Console(record=True, width=220)
+    console.print(report_table([_report("default", 0.5)]))
+    assert "bytes/vec" not in console.export_text()

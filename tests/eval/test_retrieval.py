@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 
 import embedlab
+from embedlab.engine.vector_precision import PRECISIONS, dequantize, quantize, ranges_of
 from embedlab.errors import ConfigError
 from embedlab.eval.beir import RetrievalData
-from embedlab.eval.metrics import rank_documents, score_run
+from embedlab.eval.metrics import rank_documents, score_rankings, score_run
+from embedlab.eval.quantized import packed_bits
 from embedlab.eval.retrieval import (
     TopKAccumulator,
     evaluate_retrieval,
+    evaluate_retrieval_by_precision,
     search_chunk,
     tie_keys,
     top_k_indices,
@@ -170,3 +173,137 @@ def test_evaluate_retrieval_rejects_bad_options(tiny: embedlab.Embedder) -> None
         evaluate_retrieval(tiny, data, k_values=[0])
     with pytest.raises(ConfigError, match="corpus_chunk_size"):
         evaluate_retrieval(tiny, data, corpus_chunk_size=0)
+
+
+# -- precisions ----------------------------------------------------------------------------------
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _expected_by_precision(
+    embedder: embedlab.Embedder, data: RetrievalData, precision: str, rescore: int, k_values: list[int]
+) -> dict[str, float]:
+    """Brute force over the whole corpus at once: first pass by hand, then sentence-transformers' rescoring."""
+    queries, docs = _unit(embedder.embed(data.query_texts)), _unit(embedder.embed(data.corpus_texts))
+    q_codes, d_codes = quantize(queries, precision), quantize(docs, precision)
+    if precision in ("binary", "ubinary"):
+        first = -((queries[:, None, :] > 0) != (docs[None, :, :] > 0)).sum(axis=2).astype(np.float64)
+    else:
+        levels = dequantize if precision in ("int8", "uint8") else (lambda codes, _p: codes.astype(np.float32))
+        first = levels(q_codes, precision).astype(np.float64) @ levels(d_codes, precision).astype(np.float64).T
+    rankings = {}
+    for i, qid in enumerate(data.query_ids):
+        ranking = rank_documents({did: float(first[i, j]) for j, did in enumerate(data.corpus_ids)})
+        if rescore:
+            position = {did: j for j, did in enumerate(data.corpus_ids)}
+            kept = ranking[:rescore]
+            if precision in ("binary", "ubinary"):
+                stored = np.unpackbits(packed_bits(d_codes, precision), axis=1)[:, : docs.shape[1]].astype(np.float64)
+            else:
+                stored = dequantize(d_codes, precision).astype(np.float64)
+            ranking = rank_documents({did: float(queries[i] @ stored[position[did]]) for did in kept})
+        rankings[qid] = ranking
+    return score_rankings(rankings, data.qrels, k_values)
+
+
+def test_precision_rows_share_one_embedding_pass_and_float32_is_unchanged(tiny: embedlab.Embedder) -> None:
+    data = _data()
+    seen: list[tuple[str, int, int]] = []
+    rows = evaluate_retrieval_by_precision(
+        tiny,
+        data,
+        config_label="tiny",
+        corpus_chunk_size=16,
+        query_block_size=3,
+        progress=lambda stage, done, total: seen.append((stage, done, total)),
+    )
+    plain = evaluate_retrieval(tiny, data, config_label="tiny", corpus_chunk_size=16, query_block_size=3)
+    assert [row.config for row in rows] == [f"tiny,precision={p}" for p in PRECISIONS]
+    assert rows[0].metrics == plain.metrics  # float32: today's exact cosine, the very same numbers
+    assert [row.details["bytes_per_vector"] for row in rows] == [128, 64, 32, 32, 4, 4]  # d = 32
+    assert [row.details["precision"] for row in rows] == list(PRECISIONS)
+    assert all(row.details["texts"] == 48 for row in rows)  # 8 queries and 40 documents, embedded once
+    assert [done for stage, done, _ in seen if stage == "corpus" and done == 40] == [40]
+    assert plain.details["precision"] == "float32" and plain.details["bytes_per_vector"] == 128
+    for row in rows[1:]:
+        expected = _expected_by_precision(tiny, data, row.details["precision"], 0, [1, 3, 5, 10, 100])
+        for name, value in expected.items():
+            assert row.metrics[name] == pytest.approx(value, abs=1e-6), (row.config, name)
+    assert rows[2].metrics == rows[3].metrics and rows[4].metrics == rows[5].metrics  # same levels, same bits
+
+
+@pytest.mark.parametrize("precision", ["int8", "binary"])
+def test_rescoring_the_top_k_of_the_first_pass(tiny: embedlab.Embedder, precision: str) -> None:
+    data = _data()
+    k_values = [1, 3, 5, 10]
+    (row,) = evaluate_retrieval_by_precision(
+        tiny, data, precisions=[precision], rescore=12, k_values=k_values, corpus_chunk_size=7
+    )
+    assert row.config == f"precision={precision},rescore=12" and row.details["rescore"] == 12
+    expected = _expected_by_precision(tiny, data, precision, 12, k_values)
+    for name, value in expected.items():
+        assert row.metrics[name] == pytest.approx(value, abs=1e-6), name
+    single = evaluate_retrieval(tiny, data, precision=precision, rescore=12, k_values=k_values)
+    assert single.metrics == row.metrics and single.config == row.config
+
+
+def test_rescoring_leaves_the_float_precisions_alone(tiny: embedlab.Embedder) -> None:
+    data = _data(20, 4)
+    rows = evaluate_retrieval_by_precision(tiny, data, precisions=["float32", "float16", "binary"], rescore=100)
+    assert [row.config for row in rows] == ["precision=float32", "precision=float16", "precision=binary,rescore=100"]
+    assert [row.details["rescore"] for row in rows] == [0, 0, 100]
+    # 20 documents ≤ 100: the rescored ranking is the float query against every document's bits
+    expected = _expected_by_precision(tiny, data, "binary", 100, [1, 3, 5, 10, 100])
+    assert rows[2].metrics == pytest.approx(expected, abs=1e-6)
+
+
+def test_excluded_documents_are_never_rescored_in(tiny: embedlab.Embedder) -> None:
+    texts = ["the cat sat", "a dog barked", "markets fell"]
+    data = RetrievalData(["a", "b", "c"], texts, ["a"], ["the cat sat"], {"a": {"a": 1, "b": 1}})
+    (row,) = evaluate_retrieval_by_precision(tiny, data, precisions=["binary"], rescore=100, ignore_identical_ids=True)
+    assert row.metrics["recall_at_10"] == pytest.approx(0.5)
+
+
+def test_int8_ranges_from_the_corpus_or_from_calibration_texts(tiny: embedlab.Embedder) -> None:
+    data = _data()
+    corpus_ranges = ranges_of(_unit(tiny.embed(data.corpus_texts)))
+    by_corpus = evaluate_retrieval_by_precision(tiny, data, precisions=["int8", "binary"], int8_ranges="corpus")
+    given = evaluate_retrieval_by_precision(tiny, data, precisions=["int8"], int8_ranges=corpus_ranges)
+    assert by_corpus[0].config == "precision=int8,int8_ranges=corpus"
+    assert by_corpus[1].config == "precision=binary"  # bits have no ranges
+    assert by_corpus[0].details["calibration_documents"] == 40
+    assert by_corpus[0].metrics == given[0].metrics
+    default = evaluate_retrieval(tiny, data, precision="int8")
+    assert default.details["int8_ranges"] == "unit"
+
+    calibration = ["the cat", "stock markets fell", "a dog barked at the mat", "query passage"]
+    by_texts = evaluate_retrieval(tiny, data, precision="uint8", int8_ranges=calibration)
+    from_texts = evaluate_retrieval(
+        tiny, data, precision="uint8", int8_ranges=ranges_of(_unit(tiny.embed(calibration)))
+    )
+    assert by_texts.metrics == from_texts.metrics
+    assert by_texts.details["calibration_texts"] == 4 and by_texts.config == "precision=uint8,int8_ranges=texts"
+    assert by_texts.details["texts"] == 48  # calibration texts are counted apart
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"precisions": ["int4"]}, "unknown precision 'int4'; choose one of float32, float16, int8, uint8, binary"),
+        ({"precisions": ["binary", "binary"]}, "given twice"),
+        ({"precisions": ["float32"], "rescore": 100}, "rescoring applies to int8, uint8, binary, ubinary"),
+        ({"precisions": ["binary"], "rescore": 20}, "below the largest cutoff \\(100\\)"),
+        ({"precisions": ["binary"], "rescore": -3}, "≥ 0"),
+        ({"precisions": ["binary"], "int8_ranges": "corpus"}, "apply to int8 and uint8"),
+        ({"precisions": ["int8"], "int8_ranges": np.zeros((2, 5), dtype=np.float32)}, "shape \\(2, 32\\)"),
+    ],
+)
+def test_bad_precision_options_fail_before_embedding(tiny: embedlab.Embedder, options: dict, message: str) -> None:
+    seen: list[str] = []
+    with pytest.raises(ConfigError, match=message):
+        evaluate_retrieval_by_precision(tiny, _data(5, 2), progress=lambda stage, *_: seen.append(stage), **options)
+    assert seen == []
+    with pytest.raises(ConfigError, match="rescoring applies"):
+        evaluate_retrieval(tiny, _data(5, 2), rescore=100)

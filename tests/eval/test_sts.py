@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import embedlab
+from embedlab.engine.vector_precision import PRECISIONS, dequantize, quantize, ranges_of
 from embedlab.errors import ConfigError, DataFileError, InputError
 from embedlab.eval.metrics import pearson, spearman
-from embedlab.eval.sts import StsData, evaluate_sts, load_sts
+from embedlab.eval.sts import StsData, evaluate_sts, evaluate_sts_by_precision, load_sts
 
 STSB_LINES = [
     "main-captions\tMSRvid\t2012test\t0001\t5.000\tA plane is taking off.\tAn air plane is taking off.",
@@ -152,3 +153,46 @@ def test_evaluate_sts_rejects_unusable_data_and_options(tiny: embedlab.Embedder)
         evaluate_sts(tiny, StsData(["a"], ["b"], np.array([1.0])))
     with pytest.raises(ConfigError, match="unknown embedding option 'batch_size'"):
         evaluate_sts(tiny, PAIRS, batch_size=3)
+
+
+# -- precisions ----------------------------------------------------------------------------------
+
+
+def test_sts_rows_per_precision_from_one_embedding_pass(tiny: embedlab.Embedder) -> None:
+    rows = evaluate_sts_by_precision(tiny, PAIRS, "cfg")
+    plain = evaluate_sts(tiny, PAIRS, "cfg")
+    assert [row.config for row in rows] == [f"cfg,precision={p}" for p in PRECISIONS]
+    assert rows[0].metrics == plain.metrics  # float32: today's cosine, the very same numbers
+    assert all(row.details["texts"] == 10 for row in rows)
+    assert [row.details["bytes_per_vector"] for row in rows] == [128, 64, 32, 32, 4, 4]
+    assert [row.details["similarity"] for row in rows] == ["cosine"] * 4 + ["1 - hamming / d"] * 2
+
+    vectors = tiny.embed(PAIRS.sentences1 + PAIRS.sentences2)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    a, b = vectors[:5], vectors[5:]
+    agreeing_bits = 1 - ((a > 0) != (b > 0)).sum(axis=1) / 32
+    assert rows[4].score == pytest.approx(spearman(agreeing_bits, PAIRS.scores), abs=1e-12)
+    assert rows[5].metrics == rows[4].metrics
+    va = dequantize(quantize(a, "int8"), "int8").astype(np.float64)
+    vb = dequantize(quantize(b, "int8"), "int8").astype(np.float64)
+    cosine = (va * vb).sum(1) / np.linalg.norm(va, axis=1) / np.linalg.norm(vb, axis=1)
+    assert rows[2].metrics["cosine_pearson"] == pytest.approx(pearson(cosine, PAIRS.scores), abs=1e-6)
+    assert rows[3].metrics == pytest.approx(rows[2].metrics)
+
+
+def test_sts_int8_ranges_measured_on_the_pairs(tiny: embedlab.Embedder) -> None:
+    vectors = tiny.embed(PAIRS.sentences1 + PAIRS.sentences2)
+    ranges = ranges_of(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+    by_corpus = evaluate_sts(tiny, PAIRS, precision="int8", int8_ranges="corpus")
+    given = evaluate_sts(tiny, PAIRS, precision="int8", int8_ranges=ranges)
+    assert by_corpus.metrics == given.metrics
+    assert by_corpus.config == "precision=int8,int8_ranges=corpus" and by_corpus.details["int8_ranges"] == "corpus"
+    by_texts = evaluate_sts(tiny, PAIRS, precision="int8", int8_ranges=["the cat", "a dog sat", "stock"])
+    assert by_texts.details["calibration_texts"] == 3 and by_texts.details["texts"] == 10
+
+
+def test_sts_rejects_bad_precisions(tiny: embedlab.Embedder) -> None:
+    with pytest.raises(ConfigError, match="unknown precision 'fp8'; choose one of float32, float16"):
+        evaluate_sts_by_precision(tiny, PAIRS, precisions=["float32", "fp8"])
+    with pytest.raises(ConfigError, match="apply to int8 and uint8"):
+        evaluate_sts(tiny, PAIRS, int8_ranges="corpus")

@@ -6,9 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from embedlab.arrays import FloatArray
 from embedlab.engine.embedder import Embedder
 from embedlab.engine.options import EmbedOptions, ResolvedOptions
+from embedlab.engine.vector_precision import ranges_of
 from embedlab.errors import ConfigError
 from embedlab.models.pooling import l2_normalize
 
@@ -92,6 +95,28 @@ def embed_texts(
     counters.truncated += result.n_truncated
     counters.seconds += result.seconds
     return l2_normalize(result.vectors)
+
+
+def resolve_int8_ranges(
+    embedder: Embedder, int8_ranges: Any, options: ResolvedOptions, counters: EmbedCounters
+) -> FloatArray | None:
+    """The (2, dim) int8 / uint8 ranges to quantise with, when they are known before the evaluated texts are.
+
+    Args:
+        int8_ranges: ``"unit"`` (None: [-1, 1]), ``"corpus"`` (None here: the evaluator measures them on
+            its texts), calibration texts (embedded with ``options``, unit rows like every evaluated vector,
+            and added to ``counters``), or the ranges themselves.
+
+    Raises:
+        ConfigError: given ranges not of shape (2, dimensions).
+    """
+    if isinstance(int8_ranges, np.ndarray):
+        if int8_ranges.shape != (2, options.dimensions):
+            raise ConfigError(f"int8 ranges must have shape (2, {options.dimensions}), got {int8_ranges.shape}")
+        return np.asarray(int8_ranges, dtype=np.float32)
+    if isinstance(int8_ranges, str):
+        return None
+    return ranges_of(embed_texts(embedder, list(int8_ranges), counters, stage="calibration", options=options))
 
 
 def settings_in_effect(embedder: Embedder, resolved: ResolvedOptions) -> dict[str, Any]:

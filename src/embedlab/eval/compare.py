@@ -35,8 +35,9 @@ CONFIG_KEYS: tuple[str, ...] = (
 RUNTIME_KEYS: tuple[str, ...] = ("backend", "device", "threads")
 _INTEGER_KEYS = ("threads", "max_tokens", "dimensions", "max_batch_tokens")
 
-#: ``task_fn(embedder, config_label=...) -> EvalReport``, e.g. ``functools.partial(evaluate_sts, data=data)``.
-TaskFn = Callable[..., EvalReport]
+#: ``task_fn(embedder, config_label=...) -> EvalReport``, e.g. ``functools.partial(evaluate_sts, data=data)``;
+#: or a list of reports (one per precision: ``functools.partial(evaluate_sts_by_precision, data=data)``).
+TaskFn = Callable[..., EvalReport | list[EvalReport]]
 
 
 def _known_backends() -> tuple[str, ...]:
@@ -127,7 +128,8 @@ def compare(
     """Run ``task_fn`` once per configuration and return the reports in the order of ``configs``.
 
     Args:
-        task_fn: called as ``task_fn(embedder, config_label=label)``.
+        task_fn: called as ``task_fn(embedder, config_label=label)``; when it returns a list (one report
+            per precision), its reports are kept in their order as consecutive rows.
         model: model name or path (None: the default model), loaded once.
         configs: configurations as dicts or ``key=value,...`` strings; the first is the baseline
             that deltas are measured against. Every configuration is validated before any runs.
@@ -155,15 +157,16 @@ def compare(
     groups: dict[tuple[Any, ...], list[int]] = {}
     for index, chosen in enumerate(settings):
         groups.setdefault(tuple(getattr(chosen, key) for key in RUNTIME_KEYS), []).append(index)
-    reports: dict[int, EvalReport] = {}
+    reports: dict[int, list[EvalReport]] = {}
     for (backend, device, threads), members in groups.items():
         runtime, calibration = create_runtime(backend, spec, device, threads)
         for index in members:
             embedder = Embedder(spec, runtime, tokenizer, settings[index], calibration)
             label = config_label({**changed_settings(base_settings), **parsed[index]})
-            report = task_fn(embedder, config_label=label)
-            reports[index] = report
+            result = task_fn(embedder, config_label=label)
+            reports[index] = result if isinstance(result, list) else [result]
             if on_result is not None:
-                on_result(report)
+                for report in reports[index]:
+                    on_result(report)
         del runtime, embedder  # one runtime alive at a time
-    return [reports[i] for i in range(len(parsed))]
+    return [report for i in range(len(parsed)) for report in reports[i]]

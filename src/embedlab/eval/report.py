@@ -92,8 +92,9 @@ def metric_title(name: str) -> str:
 def report_table(reports: Sequence[EvalReport], extra_metrics: Sequence[str] = ()) -> Table:
     """A rich table: configuration, main score, delta vs the first row, extra metrics, timing, tokens/s.
 
-    Columns: ``Δ`` is the score minus the first row's; ``embed s`` the seconds spent embedding;
-    ``tok/s`` tokens embedded per embedding second; ``trunc`` the texts cut at the token limit.
+    Columns: ``Δ`` is the score minus the first row's; ``bytes/vec`` the bytes one stored vector takes in
+    the row's precision (shown when the reports say); ``embed s`` the seconds spent embedding; ``tok/s``
+    tokens embedded per embedding second; ``trunc`` the texts cut at the token limit.
     """
     first = reports[0] if reports else None
     title = f"{first.task} · {first.model} · {first.details.get('data', '')}" if first else "no results"
@@ -103,6 +104,9 @@ def report_table(reports: Sequence[EvalReport], extra_metrics: Sequence[str] = (
     table.add_column("Δ", justify="right")
     for name in extra_metrics:
         table.add_column(metric_title(name), justify="right")
+    sized = any("bytes_per_vector" in report.details for report in reports)
+    if sized:
+        table.add_column("bytes/vec", justify="right")
     for column in ("n", "embed s", "total s", "tok/s", "trunc"):
         table.add_column(column, justify="right")
     for index, report in enumerate(reports):
@@ -112,6 +116,7 @@ def report_table(reports: Sequence[EvalReport], extra_metrics: Sequence[str] = (
             _fmt(report.score),
             delta,
             *[_fmt(report.metrics.get(name, float("nan"))) for name in extra_metrics],
+            *([str(report.details.get("bytes_per_vector", ""))] if sized else []),
             str(report.n),
             _fmt(float(report.details.get("embed_seconds", float("nan"))), 1),
             _fmt(report.seconds, 1),

@@ -12,7 +12,9 @@ Reads two layouts:
   ``stsbenchmark.tsv.gz``, selects rows with ``split=``.
 
 The main score is MTEB's ``cosine_spearman``: gold scores are used as given (MTEB rescales them to
-[0, 1] first, which changes neither correlation).
+[0, 1] first, which changes neither correlation). :func:`evaluate_sts_by_precision` scores the same
+vectors stored in each precision (the metric keeps its name, ``cosine_spearman``, though for the bit
+precisions the similarity is ``1 - hamming / d``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import gzip
 import io
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,6 +33,7 @@ import numpy as np
 
 from embedlab.arrays import Float64Array
 from embedlab.engine.embedder import Embedder
+from embedlab.engine.vector_precision import PRECISIONS, bytes_per_vector, quantize, ranges_of
 from embedlab.errors import ConfigError, DataFileError, InputError
 from embedlab.eval._embedding import (
     EmbedCounters,
@@ -38,9 +41,19 @@ from embedlab.eval._embedding import (
     check_embed_options,
     embed_texts,
     resolve_embed_options,
+    resolve_int8_ranges,
     settings_in_effect,
 )
 from embedlab.eval.metrics import pearson, spearman
+from embedlab.eval.quantized import (
+    BIT_PRECISIONS,
+    RANGED_PRECISIONS,
+    Int8Ranges,
+    check_precisions,
+    int8_ranges_name,
+    pair_similarity,
+    precision_label,
+)
 from embedlab.eval.report import EvalReport
 from embedlab.io.readers import is_number
 
@@ -206,6 +219,8 @@ def evaluate_sts(
     data: StsData,
     config_label: str = "",
     *,
+    precision: str = "float32",
+    int8_ranges: Int8Ranges = "unit",
     progress: ProgressFn | None = None,
     **embed_options: Any,
 ) -> EvalReport:
@@ -214,47 +229,133 @@ def evaluate_sts(
     Args:
         embedder: a loaded model.
         data: pairs from :func:`load_sts`.
-        config_label: the configuration's name in reports (``default`` when empty).
-        progress: ``progress("sentences", done, total)`` while embedding.
+        config_label: the configuration's name in reports (``default`` when empty); a precision other than
+            float32 adds ``precision=…`` to it, as :func:`evaluate_sts_by_precision` does.
+        precision: both sentences' vectors in this precision (:func:`evaluate_sts_by_precision`).
+        int8_ranges: int8 / uint8 ranges: ``"unit"`` ([-1, 1]), ``"corpus"`` (measured on the pairs' own
+            sentences: optimistic), calibration texts, or a (2, d) array.
+        progress: ``progress("sentences" | "calibration", done, total)`` while embedding.
         **embed_options: passed to :meth:`Embedder.embed_with_report`: ``max_tokens``,
             ``dimensions``, ``long_input``, ``normalize``, ``prompt``, ``prompt_name``.
 
     Returns:
-        An :class:`EvalReport` with main metric ``cosine_spearman`` and ``cosine_pearson``.
+        An :class:`EvalReport` with main metric ``cosine_spearman`` and ``cosine_pearson`` (for another
+        precision, of that precision's similarity); ``details`` holds ``precision``, ``bytes_per_vector``,
+        ``similarity`` (and ``int8_ranges`` for int8 / uint8).
 
     Raises:
         InputError: fewer than 2 pairs, or gold scores that are all equal.
-        ConfigError: an unknown embedding option.
+        ConfigError: an unknown embedding option or precision, or bad ranges.
     """
+    (report,) = _evaluate(
+        embedder, data, config_label, (precision,), int8_ranges, precision == "float32", progress, embed_options
+    )
+    return report
+
+
+def evaluate_sts_by_precision(
+    embedder: Embedder,
+    data: StsData,
+    config_label: str = "",
+    *,
+    precisions: Sequence[str] = PRECISIONS,
+    int8_ranges: Int8Ranges = "unit",
+    progress: ProgressFn | None = None,
+    **embed_options: Any,
+) -> list[EvalReport]:
+    """The STS score of each precision: one embedding pass, one report per precision, in order.
+
+    Each pair's similarity when both vectors are stored in the precision
+    (:func:`embedlab.eval.quantized.pair_similarity`): float32 the cosine (:func:`evaluate_sts`'s numbers),
+    float16 the cosine of the float16 values, int8 / uint8 the cosine of the dequantised codes, binary /
+    ubinary ``1 - hamming / d`` (the share of the d bits that agree).
+
+    Args:
+        precisions: the precisions to score, each once.
+        the others: as :func:`evaluate_sts`.
+
+    Returns:
+        One :class:`EvalReport` per precision, labelled ``[config_label,]precision=P`` (plus
+        ``int8_ranges=…`` for int8 / uint8 with ranges other than ``unit``); timings are of the shared run.
+
+    Raises:
+        as :func:`evaluate_sts`.
+    """
+    return _evaluate(embedder, data, config_label, precisions, int8_ranges, False, progress, embed_options)
+
+
+def _evaluate(
+    embedder: Embedder,
+    data: StsData,
+    config_label: str,
+    precisions: Sequence[str],
+    int8_ranges: Int8Ranges,
+    label_default: bool,
+    progress: ProgressFn | None,
+    embed_options: dict[str, Any],
+) -> list[EvalReport]:
     options = resolve_embed_options(embedder, check_embed_options(embed_options))
+    chosen = check_precisions(precisions)
+    ranges_name = int8_ranges_name(int8_ranges, chosen)
     if len(data) < 2:
         raise InputError(f"STS needs at least 2 sentence pairs, got {len(data)}")
     if np.ptp(data.scores) == 0:
         raise InputError(f"all gold scores in {data.source or 'the data'} are equal; the correlation is undefined")
     started = time.perf_counter()
     counters = EmbedCounters()
+    calibration = EmbedCounters()
+    ranges = resolve_int8_ranges(embedder, int8_ranges, options, calibration)
     vectors = embed_texts(
         embedder, data.sentences1 + data.sentences2, counters, stage="sentences", options=options, progress=progress
     )
+    if ranges_name == "corpus":  # the evaluated sentences calibrate themselves: optimistic
+        ranges = ranges_of(vectors)
     n = len(data)
-    cosine = np.einsum("ij,ij->i", vectors[:n].astype(np.float64), vectors[n:].astype(np.float64))
-    metrics = {"cosine_spearman": spearman(cosine, data.scores), "cosine_pearson": pearson(cosine, data.scores)}
-    return EvalReport(
-        task="sts",
-        model=embedder.spec.name,
-        config=config_label or "default",
-        metric="cosine_spearman",
-        score=metrics["cosine_spearman"],
-        n=n,
-        seconds=time.perf_counter() - started,
-        tokens_per_second=counters.tokens_per_second,
-        metrics=metrics,
-        details={
-            "data": data.source,
-            "settings": settings_in_effect(embedder, options),
-            "texts": counters.texts,
-            "tokens": counters.tokens,
-            "truncated_texts": counters.truncated,
-            "embed_seconds": counters.seconds,
-        },
-    )
+    dim = vectors.shape[1]
+    shared = {
+        "data": data.source,
+        "settings": settings_in_effect(embedder, options),
+        "texts": counters.texts,
+        "tokens": counters.tokens,
+        "truncated_texts": counters.truncated,
+        "embed_seconds": counters.seconds,
+    }
+    reports = []
+    for precision in chosen:
+        own_ranges = ranges if precision in RANGED_PRECISIONS else None
+        codes = quantize(vectors, precision, own_ranges)
+        similarity = pair_similarity(codes[:n], codes[n:], precision, dim, own_ranges)
+        metrics = {
+            "cosine_spearman": spearman(similarity, data.scores),
+            "cosine_pearson": pearson(similarity, data.scores),
+        }
+        details: dict[str, Any] = {
+            **shared,
+            "precision": precision,
+            "bytes_per_vector": bytes_per_vector(dim, precision),
+            "similarity": "1 - hamming / d" if precision in BIT_PRECISIONS else "cosine",
+        }
+        if precision in RANGED_PRECISIONS:
+            details["int8_ranges"] = ranges_name
+            if ranges_name == "texts":
+                details["calibration_texts"] = calibration.texts
+        if label_default:
+            label = config_label or "default"
+        else:
+            suffix = precision_label(precision, 0, ranges_name)
+            label = f"{config_label},{suffix}" if config_label and config_label != "default" else suffix
+        reports.append(
+            EvalReport(
+                task="sts",
+                model=embedder.spec.name,
+                config=label,
+                metric="cosine_spearman",
+                score=metrics["cosine_spearman"],
+                n=n,
+                seconds=time.perf_counter() - started,
+                tokens_per_second=counters.tokens_per_second,
+                metrics=metrics,
+                details=details,
+            )
+        )
+    return reports
