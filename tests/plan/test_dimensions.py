@@ -15,7 +15,8 @@ from embedlab.plan.dimensions import (
     DimensionQuality,
     choose_dimensions,
     dimension_grid,
-    measure_dimensions,
+    dimension_qualities,
+    measure_quality_grid,
 )
 
 
@@ -81,9 +82,12 @@ def test_measured_scores_are_the_sts_spearman_at_each_dimension(tiny_bert_dir: P
     sts.write_text("sentence1,sentence2,score\n" + "\n".join(f"{a},{b},{s}" for a, b, s in pairs) + "\n")
     model = embedlab.load(str(tiny_bert_dir), backend="torch", threads=1)
     lines: list[str] = []
-    measured = measure_dimensions(model, load_eval_task(sts), [32, 16, 8], {"max_tokens": 16}, log=lines.append)
+    task = load_eval_task(sts)
+    points = measure_quality_grid(model, task, [32, 16, 8], ["float32", "binary"], {"max_tokens": 16}, lines.append)
+    assert [(p.dimensions, p.precision) for p in points] == [(d, p) for d in (32, 16, 8) for p in ("float32", "binary")]
+    assert lines == [f"dimensions {d}: evaluating float32, binary" for d in (32, 16, 8)]
+    measured = dimension_qualities(points[::-1])  # any order in: largest dimension first out
     assert [m.dimensions for m in measured] == [32, 16, 8] and {m.metric for m in measured} == {"cosine_spearman"}
-    assert lines == ["dimensions 32: evaluating", "dimensions 16: evaluating", "dimensions 8: evaluating"]
     gold = [s for _, _, s in pairs]
     for m in measured:  # recomputed here: cosine of the cut, re-normalised vectors against the gold scores
         left = model.embed([a for a, _, _ in pairs], dimensions=m.dimensions, max_tokens=16).astype(np.float64)
@@ -93,4 +97,9 @@ def test_measured_scores_are_the_sts_spearman_at_each_dimension(tiny_bert_dir: P
     full = measured[0].score
     assert measured[0].loss == 0.0
     assert [m.loss for m in measured[1:]] == pytest.approx([(full - m.score) / abs(full) for m in measured[1:]])
-    assert measure_dimensions(model, load_eval_task(sts), [], {}) == []
+    for point in points[1::2]:  # binary: 1 - hamming / d of the packed signs, as eval sts --precision binary does
+        left = model.embed([a for a, _, _ in pairs], dimensions=point.dimensions, max_tokens=16) > 0
+        right = model.embed([b for _, b, _ in pairs], dimensions=point.dimensions, max_tokens=16) > 0
+        agree = (left == right).mean(axis=1)
+        assert point.score == pytest.approx(spearmanr(agree, gold).statistic, abs=1e-6)
+    assert measure_quality_grid(model, task, [], ["float32"], {}) == [] and dimension_qualities([]) == []

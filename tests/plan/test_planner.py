@@ -107,3 +107,53 @@ def test_bad_options_fail_before_any_work(tmp_path: Path, change: dict[str, Any]
     with pytest.raises(ConfigError) as caught:
         make_plan(EngineSettings(model=str(tmp_path / "never-loaded")), options)
     assert message in str(caught.value)
+
+
+def test_storage_budget_picks_the_best_scored_option_that_fits(
+    tiny_bert_dir: Path, tmp_path: Path, sts_file: Path
+) -> None:
+    """With --eval, every (dimension, precision) of the grid is scored; a compare result's model competes."""
+    import json
+
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(TEXTS) + "\n")
+    other = {
+        "metric": "cosine_spearman",
+        "data": str(sts_file),
+        "models": [
+            {
+                "name": "other/model",
+                "options": [
+                    {"dimensions": 8, "precision": "float32", "bytes_per_vector": 32, "score": 0.99},
+                    {"dimensions": 8, "precision": "binary", "bytes_per_vector": 1, "score": -0.5},
+                ],
+            }
+        ],
+    }
+    compared = tmp_path / "compare.json"
+    compared.write_text(json.dumps(other))
+    common = {"data": data, "memory_budget": 64 * 2**30, "batch_sizes": [1], "sample_size": 3, "backends": ["torch"]}
+    settings = EngineSettings(model=str(tiny_bert_dir), threads=1)
+    budget = 20 * 70  # 70 bytes a vector: float16 of the 32 dims fits (64 B), float32 (128 B) does not
+    report = make_plan(
+        settings,
+        PlanOptions(**common, eval_path=sts_file, storage_budget=budget, precisions=["float32", "float16", "binary"]),
+    )
+    storage = report.storage
+    own = [o for o in storage.options if o.model == report.spec.name]
+    assert [(o.dimensions, o.precision) for o in own] == [(32, "float32"), (32, "float16"), (32, "binary")]
+    assert all(o.score is not None and o.metric == "cosine_spearman" for o in own)
+    fitting = [o for o in own if o.total_bytes(20) <= budget]
+    best_own = max(fitting, key=lambda o: (o.score, -o.bytes_per_vector))
+    assert storage.recommended == best_own  # without a compare file
+    assert best_own.precision != "float32" and own[0] not in storage.fitting
+    with_other = make_plan(
+        settings,
+        PlanOptions(**common, eval_path=sts_file, storage_budget=budget, compare_path=compared),
+    )
+    assert with_other.storage.recommended is not None
+    assert (with_other.storage.recommended.model, with_other.storage.recommended.score) == ("other/model", 0.99)
+    elsewhere = tmp_path / "other.tsv"
+    elsewhere.write_text(sts_file.read_text())
+    with pytest.raises(ConfigError, match="scores of different data cannot be ranked together"):
+        make_plan(settings, PlanOptions(**common, eval_path=elsewhere, compare_path=compared))

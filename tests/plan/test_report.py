@@ -20,6 +20,7 @@ from embedlab.plan.dimensions import DimensionQuality, choose_dimensions
 from embedlab.plan.lengths import length_stats, recommend_max_tokens
 from embedlab.plan.planner import PlanReport
 from embedlab.plan.report import plan_json, plan_sections, write_plan_outputs
+from embedlab.plan.storage import StorageOption, choose_storage
 
 MiB = 2**20
 
@@ -80,6 +81,16 @@ def report(tmp_path: Path) -> PlanReport:
         batches=batches,
         batch_choice=choose_batch(batches, 600 * MiB, "--memory-budget", 0.1, 0.1),
         dimension_choice=choose_dimensions(384, measured, 0.01),
+        storage=choose_storage(
+            [
+                StorageOption("test/model", 384, "float32", 1536, 0.8, "cosine_spearman", "plan"),
+                StorageOption("test/model", 384, "binary", 48, 0.7, "cosine_spearman", "plan"),
+                StorageOption("test/model", 192, "float32", 768, 0.798, "cosine_spearman", "plan"),
+                StorageOption("test/model", 192, "binary", 24, 0.6, "cosine_spearman", "plan"),
+            ],
+            100,
+            100_000,
+        ),
         cost=job_cost(100, advice.tokens_embedded, 2600, 192),
         settings={"model": "test/model", "backend": "onnx", "max_batch_size": 16, "max_tokens": 256},
         sample_size=64,
@@ -103,6 +114,7 @@ def test_sections_in_display_order(report: PlanReport) -> None:
         "Backends (sample of 64 texts)",
         "Batch sizes (onnx, fresh process, worst case b × 256 tokens)",
         "Dimensions",
+        "Storage: model × dimension × precision (budget 97.7 KiB for 100 vectors)",
         "Cost of the whole file",
         "Recommended settings",
     ]
@@ -141,6 +153,20 @@ def test_batch_table(report: PlanReport) -> None:
     ]
     assert batches.notes[0] == "Memory budget: 600.0 MiB (--memory-budget), safety margin 10 %, latency target 100 ms"
     assert batches.notes[1] == "Largest fitting: 16; fastest fitting: 16; recommended: 16."
+
+
+def test_storage_table(report: PlanReport) -> None:
+    storage = section(plan_sections(report), "Storage")
+    assert storage.rows == [
+        ["model", "384", "float32", "1,536", "150.0 KiB", "0.8000", "-", "no"],  # 100 × 1536 B > 100,000 B
+        ["model", "384", "binary", "48", "4.7 KiB", "0.7000", "-0.1000", "yes"],
+        ["model ✓", "192", "float32", "768", "75.0 KiB", "0.7980", "-", "yes"],
+        ["model", "192", "binary", "24", "2.3 KiB", "0.6000", "-0.1980", "yes"],
+    ]
+    assert storage.notes[0] == "Recommended: test/model, d=192, float32."
+    stored = json.loads(plan_json(report))["storage"]
+    assert stored["recommended"]["dimensions"] == 192 and stored["budget_bytes"] == 100_000
+    assert [o["fits"] for o in stored["options"]] == [False, True, True, True]
 
 
 def test_dimension_and_cost_tables(report: PlanReport) -> None:

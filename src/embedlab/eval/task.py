@@ -124,6 +124,7 @@ def score_grid(
     Raises:
         ConfigError: a dimension or precision the model cannot give.
     """
+    from embedlab.eval.quantized import RESCORABLE
     from embedlab.eval.retrieval import evaluate_retrieval_by_precision
     from embedlab.eval.sts import evaluate_sts_by_precision
 
@@ -135,7 +136,7 @@ def score_grid(
             )
             used = 0
         else:
-            rescorable = rescore > 0 and any(p in ("int8", "uint8", "binary", "ubinary") for p in precisions)
+            rescorable = rescore > 0 and any(p in RESCORABLE for p in precisions)
             used = rescore if rescorable else 0
             reports = evaluate_retrieval_by_precision(
                 embedder, task.data, precisions=precisions, rescore=used, dimensions=size, **embed_options

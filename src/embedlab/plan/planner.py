@@ -215,19 +215,40 @@ def _check_options(options: PlanOptions) -> None:
         raise ConfigError(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(BACKENDS)}")
 
 
-def _storage_options(
-    spec: ModelSpec, grid: list[int], options: PlanOptions, points: list[QualityPoint], eval_task: EvalTask | None
-) -> list[StorageOption]:
-    """The planned model's (dimension × precision) options, scored where measured, and a compare file's.
+def _read_compare(options: PlanOptions, eval_task: EvalTask | None) -> list[StorageOption]:
+    """The options of ``--compare``'s models (none without it), checked against ``--eval`` before any work.
 
     Raises:
-        ConfigError: the compare file's scores were measured on other data than ``--eval``.
+        ConfigError: the compare file scored its models on other data than ``--eval``.
         DataFileError: the compare file cannot be read.
+    """
+    if options.compare_path is None:
+        return []
+    compared, data = options_from_compare(options.compare_path)
+    if eval_task is not None and data is not None and Path(data).resolve() != eval_task.path.resolve():
+        raise ConfigError(
+            f"{options.compare_path} scored models on {data}, --eval is {eval_task.path}: scores of different "
+            "data cannot be ranked together (run compare with --data the same as --eval)"
+        )
+    return compared
+
+
+def _storage_options(
+    spec: ModelSpec,
+    grid: list[int],
+    precisions: list[str],
+    points: list[QualityPoint],
+    compared: list[StorageOption],
+) -> list[StorageOption]:
+    """The planned model's (dimension × precision) options, scored where measured, then the compared models'.
+
+    Without scores of the planned model (no ``--eval``), the compared models' scores are dropped too, so
+    that every option is judged alike (by bytes, see :func:`~embedlab.plan.storage.choose_storage`).
     """
     scores = {(p.dimensions, p.precision): p for p in points}
     out = []
     for dims in grid:
-        for precision in options.precisions:
+        for precision in precisions:
             point = scores.get((dims, precision))
             out.append(
                 StorageOption(
@@ -240,17 +261,10 @@ def _storage_options(
                     source="plan",
                 )
             )
-    if options.compare_path is not None:
-        compared, data = options_from_compare(options.compare_path)
-        if eval_task is not None and data is not None and Path(data).resolve() != eval_task.path.resolve():
-            raise ConfigError(
-                f"{options.compare_path} scored models on {data}, --eval is {eval_task.path}: scores of different "
-                "data cannot be ranked together (run compare with --data the same as --eval)"
-            )
-        if eval_task is None and any(o.score is not None for o in compared):
-            out = [replace(o, score=None, metric=None) for o in out]  # unmeasured here: keep them comparable
-        out.extend(o for o in compared if o.model != spec.name or eval_task is None)
-    return out
+    others = [o for o in compared if o.model != spec.name]
+    if not points:
+        others = [replace(o, score=None, metric=None) for o in others]
+    return out + others
 
 
 def make_plan(settings: EngineSettings, options: PlanOptions, log: Callable[[str], None] | None = None) -> PlanReport:
@@ -275,6 +289,7 @@ def make_plan(settings: EngineSettings, options: PlanOptions, log: Callable[[str
     _check_options(options)
     table = read_texts(options.data, text_field=options.text_field, skip_empty=options.skip_empty)
     eval_task = load_eval_task(options.eval_path, options.eval_limit) if options.eval_path is not None else None
+    compared = _read_compare(options, eval_task)
 
     say("counting tokens")
     embedder = load(settings=settings)
@@ -336,7 +351,7 @@ def make_plan(settings: EngineSettings, options: PlanOptions, log: Callable[[str
     measured_dims = dimension_qualities(points) if len(grid) > 1 else []
     dimension_choice = choose_dimensions(spec.dim, measured_dims, options.max_quality_loss)
     storage = choose_storage(
-        _storage_options(spec, grid, options, points, eval_task), len(table.texts), options.storage_budget
+        _storage_options(spec, grid, options.precisions, points, compared), len(table.texts), options.storage_budget
     )
 
     rate = next(m.tokens_per_second for m in batches if m.batch_size == chosen_batch)
