@@ -10,6 +10,8 @@ from embedlab.inspect.report import Section, fmt_int
 _MB = 1_000_000
 #: precisions shown as columns of the model table (all are in the options table and the JSON)
 HEADLINE_PRECISIONS: tuple[str, ...] = ("float32", "int8", "binary")
+#: short column names of the eval metrics
+METRIC_NAMES: dict[str, str] = {"cosine_spearman": "STS Spearman", "ndcg_at_10": "nDCG@10"}
 
 
 def _label(result: ModelResult, several_backends: bool) -> str:
@@ -78,7 +80,7 @@ def report_json(report: CompareReport) -> dict[str, Any]:
 def compare_sections(report: CompareReport) -> list[Section]:
     """Three tables: what each model is, what it did on your texts, and every (dimension × precision) option."""
     several = len({r.backend_asked for r in report.results}) > 1
-    metric = report.metric or "score"
+    metric = METRIC_NAMES.get(report.metric or "", report.metric or "score")
     shape = Section(
         title="Models: what they are",
         headers=["model", "params", "V×D table", "encoder", "layers × hidden", "dim", "max tokens", "disk MB"],

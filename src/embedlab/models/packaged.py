@@ -10,8 +10,8 @@ model                                       PyPI distributions (how the files ar
 ==========================================  ===================================================================
 
 A model in pieces is assembled once: the pieces are read in order as one seekable file (no 440 MB temporary
-copy), its folder is extracted into ``<cache root>/models/<name>/<key>/`` (key = the distributions' versions
-and the pieces' sizes), atomically through a hidden partial folder, and found there on every later call.
+copy), its folder is extracted into ``<cache root>/models/<name>/<key>/<short name>/`` (key = the distributions'
+versions and the pieces' sizes; the folder keeps the model's short name, so a path names the model), atomically through a hidden partial folder, and found there on every later call.
 """
 
 from __future__ import annotations
@@ -220,7 +220,8 @@ def packaged_path(model: PackagedModel, root: Path | None = None) -> Path | None
         return None
     found = [p for p in pieces if p is not None]
     safe = re.sub(r"[^A-Za-z0-9._-]+", "--", model.name)
-    target = (root or cache_root()) / "models" / safe / _assembly_key(model, found)
+    short = model.name.rsplit("/", 1)[-1]
+    target = (root or cache_root()) / "models" / safe / _assembly_key(model, found) / short
     if (target / "config.json").is_file():
         return target
     return _extract_folder(found, model.folder_in_zip, target)
