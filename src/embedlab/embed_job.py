@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.engine.embedder import Embedder
+from embedlab.engine.vector_precision import stored_layout
 from embedlab.io.readers import TextTable
 from embedlab.io.writers import VectorWriter
 
@@ -73,11 +74,13 @@ def run_embed_job(
         on_progress: called with (texts done, total texts) after each batch.
         on_message: called with one line for people when the job starts by removing the partial output files
             of crashed runs; without it the line is logged (INFO).
-        **embed_options: embedding options (prompt, long_input, dimensions...), resolved once.
+        **embed_options: embedding options (prompt, long_input, dimensions, precision...), resolved once; the file
+            stores the vectors in ``precision`` (int8 codes, packed bits...: see ``stored_layout``).
     """
     started = time.perf_counter()
     options = embedder.resolve(**embed_options)  # checked before the output file exists
-    writer = VectorWriter(output_path, n_rows=len(table.texts), dim=options.dimensions, overwrite=overwrite)
+    width, dtype = stored_layout(options.dimensions, options.precision)
+    writer = VectorWriter(output_path, n_rows=len(table.texts), dim=width, overwrite=overwrite, dtype=dtype)
     if writer.stale_removed:
         (on_message or log.info)(writer.stale_removed.summary())
     tokens = truncated = padded = 0

@@ -123,3 +123,53 @@ def test_errors_are_one_clear_line_and_exit_2(
     assert "Traceback" not in err
     if setup == "exists":
         assert (tmp_path / "o.npy").read_bytes() == b"x"
+
+
+@pytest.mark.parametrize("precision", ["float16", "int8", "uint8", "binary", "ubinary"])
+def test_precision_is_stored_in_every_format(tmp_path: Path, tiny_bert_dir: Path, precision: str) -> None:
+    """The file holds exactly what ``embed(precision=...)`` returns: its dtype and width, in .npy, .parquet, .jsonl."""
+    from embedlab.engine.vector_precision import quantize
+
+    texts = ["the cat sat", "a dog on the mat", "query passage"]
+    source = tmp_path / "texts.txt"
+    source.write_text("\n".join(texts) + "\n")
+    floats = embedlab.load(str(tiny_bert_dir), backend="torch").embed(texts)
+    expected = quantize(floats, precision)  # type: ignore[arg-type]
+    common = [
+        "embed",
+        "-i",
+        str(source),
+        "-m",
+        str(tiny_bert_dir),
+        "--backend",
+        "torch",
+        "--precision",
+        precision,
+        "-q",
+    ]
+    for suffix in (".npy", ".parquet", ".jsonl"):
+        assert run_cli(*common, "-o", str(tmp_path / f"v{suffix}"))[0] == 0
+    stored = np.load(tmp_path / "v.npy")
+    assert stored.dtype == expected.dtype and stored.shape == expected.shape == (3, 4 if "binary" in precision else 32)
+    np.testing.assert_array_equal(stored, expected)
+    table = pq.read_table(tmp_path / "v.parquet")
+    np.testing.assert_array_equal(np.array(table.column("vector").to_pylist(), dtype=expected.dtype), expected)
+    assert str(table.schema.field("vector").type.value_type) == {"float16": "halffloat"}.get(
+        precision, expected.dtype.name
+    )
+    rows = [json.loads(line)["embedding"] for line in (tmp_path / "v.jsonl").read_text().splitlines()]
+    np.testing.assert_array_equal(np.array(rows, dtype=expected.dtype), expected)
+
+
+def test_a_bad_precision_is_one_line(tmp_path: Path, tiny_bert_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "texts.txt"
+    source.write_text("the cat\n")
+    code, _ = run_cli(
+        "embed", "-i", str(source), "-o", str(tmp_path / "v.npy"), "-m", str(tiny_bert_dir), "--precision", "int4"
+    )
+    assert code == 2
+    assert (
+        "unknown precision 'int4'; choose one of float32, float16, int8, uint8, binary, ubinary"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "v.npy").exists()

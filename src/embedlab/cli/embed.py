@@ -10,6 +10,7 @@ from rich.console import Console
 
 from embedlab.cli.help import HelpCommand
 from embedlab.cli.options import BackendOpt, ConfigOpt, DeviceOpt, ModelOpt, ThreadsOpt, progress_bar
+from embedlab.errors import ConfigError
 from embedlab.settings import EngineSettings, load_settings
 
 
@@ -33,6 +34,9 @@ def embed(
     prompt_name: Annotated[str | None, typer.Option(help="One of the model's own prompts, e.g. query")] = None,
     dimensions: Annotated[int | None, typer.Option(help="Keep the first N dimensions (Matryoshka)")] = None,
     normalize: Annotated[bool | None, typer.Option("--normalize/--no-normalize", help="Default: the model's")] = None,
+    precision: Annotated[
+        str, typer.Option(help="Stored values: float32, float16, int8, uint8, binary, ubinary (packed bits)")
+    ] = "float32",
     max_batch_tokens: Annotated[int | None, typer.Option(help="Padded tokens per forward batch")] = None,
     config: ConfigOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file")] = False,
@@ -52,11 +56,15 @@ def embed(
     """Embed every text of INPUT and write the vectors to OUTPUT, with a progress bar and a summary."""
     from embedlab.embed_job import run_embed_job
     from embedlab.engine.loader import load
+    from embedlab.engine.vector_precision import check_precision
     from embedlab.io.readers import read_texts
     from embedlab.io.writers import check_output_path
 
     console = Console(stderr=True)
+    check_precision(precision)
     if ray is not None:
+        if precision != "float32":
+            raise ConfigError("--precision with --ray: Ray jobs write float32 vectors; quantise them afterwards")
         from embedlab.distributed.ray_cli import embed_on_ray
 
         job = dict(num_workers=num_workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
@@ -111,6 +119,7 @@ def embed(
             on_message=lambda line: console.print(line, highlight=False, soft_wrap=True),
             prompt=prompt,
             normalize=normalize,
+            precision=precision,
         )
     console.print(report.summary(), highlight=False, soft_wrap=True)
 

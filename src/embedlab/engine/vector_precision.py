@@ -69,6 +69,14 @@ def ranges_of(calibration: FloatArray) -> FloatArray:
     return np.vstack([calibration.min(axis=0), calibration.max(axis=0)]).astype(np.float32)
 
 
+def stored_layout(dim: int, precision: Precision) -> tuple[int, np.dtype[Any]]:
+    """(values per stored row, numpy dtype) of vectors of ``dim`` floats in ``precision``: ``(dim, float32)``,
+    ``(dim, float16)``, ``(dim, int8)``, ``(dim, uint8)``, ``(ceil(dim / 8), int8)``, ``(ceil(dim / 8), uint8)``."""
+    if precision in ("binary", "ubinary"):
+        return (dim + 7) // 8, np.dtype(np.int8 if precision == "binary" else np.uint8)
+    return dim, np.dtype(precision)
+
+
 def bytes_per_vector(dim: int, precision: Precision) -> int:
     """Bytes one vector of ``dim`` values takes in ``precision``."""
     per_value = {"float32": 4 * dim, "float16": 2 * dim, "int8": dim, "uint8": dim}

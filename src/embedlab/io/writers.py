@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from embedlab.arrays import FloatArray
 from embedlab.errors import OutputError
 from embedlab.partials import RemovedPartials, partial_path, remove_stale_partials
 
@@ -43,14 +43,19 @@ class VectorWriter:
     Args:
         path: target file; its suffix picks the format.
         n_rows: total rows that will be written (the .npy header needs it up front).
-        dim: floats per vector.
+        dim: values per stored vector (``ceil(d / 8)`` bytes for packed bits).
+        dtype: the stored values' type: float32 (default), float16, int8 or uint8 (see
+            :func:`~embedlab.engine.vector_precision.stored_layout`); .npy and .parquet keep it, .jsonl writes
+            floats or integers.
         overwrite: replace an existing file; otherwise an existing file is an error.
 
     Attributes:
         stale_removed: the partials of ``path`` left by crashed writers, removed when this writer started.
     """
 
-    def __init__(self, path: str | Path, n_rows: int, dim: int, overwrite: bool = False):
+    def __init__(
+        self, path: str | Path, n_rows: int, dim: int, overwrite: bool = False, dtype: npt.DTypeLike = np.float32
+    ):
         self.path = Path(path)
         self.format = self.path.suffix.lower()
         if self.format not in SUPPORTED_OUTPUTS:
@@ -62,6 +67,7 @@ class VectorWriter:
         if not self.path.parent.is_dir():
             raise OutputError(f"{self.path.parent} is not a directory")
         self.dim = dim
+        self.dtype = np.dtype(dtype)
         self.n_rows = n_rows
         self._row = 0
         self.stale_removed: RemovedPartials = remove_stale_partials(self.path.parent, self.path.name)
@@ -69,23 +75,26 @@ class VectorWriter:
         self._handle: Any = None
         try:
             if self.format == ".npy":
-                self._handle = np.lib.format.open_memmap(self._tmp, mode="w+", dtype=np.float32, shape=(n_rows, dim))
+                self._handle = np.lib.format.open_memmap(self._tmp, mode="w+", dtype=self.dtype, shape=(n_rows, dim))
             elif self.format == ".jsonl":
                 self._handle = self._tmp.open("w", encoding="utf-8")
             else:
                 import pyarrow as pa
                 import pyarrow.parquet as pq
 
-                self._schema = pa.schema([("id", pa.string()), ("vector", pa.list_(pa.float32(), dim))])
+                value_type = pa.from_numpy_dtype(self.dtype)
+                self._schema = pa.schema([("id", pa.string()), ("vector", pa.list_(value_type, dim))])
                 self._handle = pq.ParquetWriter(self._tmp, self._schema)
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
-    def write(self, ids: list[str], vectors: FloatArray) -> None:
-        """Append a block: ``ids`` (n,) and ``vectors`` (n, dim) float32."""
+    def write(self, ids: list[str], vectors: npt.NDArray[Any]) -> None:
+        """Append a block: ``ids`` (n,) and ``vectors`` (n, dim) of the writer's dtype."""
         n = len(ids)
-        if vectors.shape != (n, self.dim):
-            raise OutputError(f"block shape {vectors.shape} does not match ({n}, {self.dim})")
+        if vectors.shape != (n, self.dim) or vectors.dtype != self.dtype:
+            raise OutputError(
+                f"block {vectors.shape} {vectors.dtype} does not match ({n}, {self.dim}) {self.dtype} of {self.path}"
+            )
         try:
             if self.format == ".npy":
                 self._handle[self._row : self._row + n] = vectors
@@ -95,7 +104,7 @@ class VectorWriter:
             else:
                 import pyarrow as pa
 
-                flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+                flat = pa.array(np.ascontiguousarray(vectors).reshape(-1))
                 column = pa.FixedSizeListArray.from_arrays(flat, self.dim)
                 self._handle.write_table(
                     pa.Table.from_arrays([pa.array(ids, pa.string()), column], schema=self._schema)
