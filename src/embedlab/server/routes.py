@@ -16,13 +16,14 @@ from typing import Any, TypeVar
 import orjson
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 from starlette.responses import HTMLResponse, Response
 
 from embedlab.engine.options import EmbedOptions
 from embedlab.engine.serving import EmbedOutcome
 from embedlab.errors import ConfigError, RequestTooLargeError, WorkerUnavailableError
 from embedlab.server.dashboard import dashboard_html
-from embedlab.server.errors import UnsupportedMediaTypeError, error_response
+from embedlab.server.errors import RequestSchemaError, UnsupportedMediaTypeError, error_response
 from embedlab.server.schemas import (
     EmbeddingsRequest,
     ParsedInput,
@@ -41,6 +42,13 @@ router = APIRouter()
 ROUTES = frozenset(
     {"/", "/v1/embeddings", "/embeddings", "/embed", "/tokenize", "/v1/models", "/info", "/health", "/metrics"}
 )
+#: the JSON body schema of each POST route (tests/server/test_validation.py walks every field of each)
+REQUEST_SCHEMAS: dict[str, type[BaseModel]] = {
+    "/v1/embeddings": EmbeddingsRequest,
+    "/embeddings": EmbeddingsRequest,
+    "/embed": TeiEmbedRequest,
+    "/tokenize": TokenizeRequest,
+}
 DRAIN_LIMIT = 64 * 1024 * 1024  # bytes of an oversized body read (and discarded) so the client sees the 413
 TOKEN_IDS_INLINE = 20_000  # decode fewer ids than this in the event loop; more in a thread
 
@@ -240,7 +248,7 @@ async def tei_embed(request: Request) -> Response:
         raw = await read_json_body(request, state.settings.max_payload_bytes)
         body = validate_body(TeiEmbedRequest, raw, allow_unknown=not state.settings.reject_unknown_fields)
         texts = [body.inputs] if isinstance(body.inputs, str) else list(body.inputs)
-        check_batch_size(len(texts), state.settings.max_client_batch)
+        check_batch_size(len(texts), state.settings.max_client_batch, "inputs")
         state.metrics.inputs.labels("text").inc(len(texts))
         options = EmbedOptions(
             long_input=_long_input(body.truncate, None),
@@ -260,11 +268,13 @@ async def tokenize(request: Request) -> Response:
     state = _state(request)
     raw = await read_json_body(request, state.settings.max_payload_bytes)
     body = validate_body(TokenizeRequest, raw, allow_unknown=not state.settings.reject_unknown_fields)
-    given = body.inputs if body.inputs is not None else body.input
+    if body.inputs is not None and body.input is not None:
+        raise RequestSchemaError("give the texts to tokenize in 'inputs' or in 'input', not both", "input")
+    field, given = ("input", body.input) if body.input is not None else ("inputs", body.inputs)
     if given is None:
-        raise ConfigError("give the texts to tokenize in 'inputs'")
+        raise RequestSchemaError("field 'inputs' is required: the texts to tokenize", "inputs")
     texts = [given] if isinstance(given, str) else list(given)
-    check_batch_size(len(texts), state.settings.max_client_batch)
+    check_batch_size(len(texts), state.settings.max_client_batch, field)
     embedder = state.embedder
     prefix = embedder.resolve(prompt_name=body.prompt_name).prompt if body.prompt_name is not None else ""
     encodings = await asyncio.to_thread(

@@ -52,7 +52,7 @@ class ServerSettings(EngineSettings):
         cache_path: a sqlite file for a persistent cache that survives restarts (None: memory only).
         cache_disk_entries: rows kept in the sqlite cache at most (oldest deleted first).
         tokenizer_threads: threads of the tokenizer step.
-        reject_unknown_fields: answer 422 to request fields the API does not define (else ignore them).
+        reject_unknown_fields: answer 400 to request fields the API does not define (else ignore them).
         log_level: uvicorn's log level.
     """
 
