@@ -7,10 +7,10 @@ are raised as embedlab errors and turned into answers by the one table in :mod:`
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import time
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import orjson
@@ -21,9 +21,11 @@ from starlette.responses import HTMLResponse, Response
 
 from embedlab.engine.options import EmbedOptions
 from embedlab.engine.serving import EmbedOutcome
+from embedlab.engine.vector_precision import PRECISIONS
 from embedlab.errors import ConfigError, RequestTooLargeError, WorkerUnavailableError
 from embedlab.server.dashboard import dashboard_html
 from embedlab.server.errors import RequestSchemaError, UnsupportedMediaTypeError, error_response
+from embedlab.server.int8_ranges import default_ranges_info
 from embedlab.server.schemas import (
     EmbeddingsRequest,
     ParsedInput,
@@ -34,6 +36,7 @@ from embedlab.server.schemas import (
 )
 from embedlab.server.state import ServerState
 from embedlab.server.tokenids import decode_token_ids
+from embedlab.server.wire_format import base64_vectors, json_vectors
 from embedlab.settings import LongInputPolicy
 from embedlab.version import __version__
 
@@ -163,8 +166,29 @@ async def _texts_of(state: ServerState, parsed: ParsedInput) -> list[str]:
     return await asyncio.to_thread(decode_token_ids, ids)
 
 
+def _with_int8_ranges(state: ServerState, options: EmbedOptions) -> EmbedOptions:
+    """``options`` with the calibration file's ranges for an ``int8`` / ``uint8`` request, when the server has them.
+
+    Raises:
+        ConfigError: int8 / uint8 of vectors that are not normalised, on a server without a calibration
+            file (the default [-1, 1] only fits normalised vectors); bad options, as the engine resolves them.
+    """
+    if options.precision not in ("int8", "uint8"):
+        return options
+    resolved = state.embedder.resolve(replace(options, precision=None))
+    if state.int8_ranges is not None:
+        return replace(options, ranges=state.int8_ranges.ranges_for(resolved.dimensions, resolved.normalize))
+    if not resolved.normalize:
+        raise ConfigError(
+            f"precision {options.precision!r} of vectors that are not normalised needs measured ranges; start the "
+            "server with int8_calibration_texts (--int8-calibration-texts FILE), or leave normalize on"
+        )
+    return options
+
+
 async def _embed(request: Request, texts: list[str], options: EmbedOptions) -> EmbedOutcome:
     state = _state(request)
+    options = _with_int8_ranges(state, options)
     outcome = await run_unless_client_leaves(request, state.batcher.embed(texts, options))
     state.metrics.observe_embedding(outcome.timings, len(texts), outcome.total_tokens)
     return outcome
@@ -198,20 +222,15 @@ async def _create_embeddings(request: Request) -> Response:
             input_type=body.input_type,
             dimensions=body.dimensions,
             normalize=body.normalize,
+            precision=body.precision,
         )
         texts = await _texts_of(state, parsed)
         outcome = await _embed(request, texts, options)
     except ClientGone:
         return Response(status_code=499)
     vectors = outcome.vectors
-    if body.encoding_format == "base64":
-        little = vectors.astype("<f4", copy=False)
-        data: list[dict[str, Any]] = [
-            {"object": "embedding", "index": i, "embedding": base64.b64encode(little[i].tobytes()).decode("ascii")}
-            for i in range(len(little))
-        ]
-    else:
-        data = [{"object": "embedding", "index": i, "embedding": vectors[i]} for i in range(len(vectors))]
+    embeddings = base64_vectors(vectors) if body.encoding_format == "base64" else json_vectors(vectors)
+    data = [{"object": "embedding", "index": i, "embedding": embeddings[i]} for i in range(len(vectors))]
     tokens = outcome.total_tokens
     answer = {
         "object": "list",
@@ -242,7 +261,7 @@ router.add_api_route(
 
 @router.post("/embed", summary="Embed (text-embeddings-inference style)", response_class=Response)
 async def tei_embed(request: Request) -> Response:
-    """``{"inputs": str | [str], "truncate", "normalize", "prompt_name", "dimensions"}`` → ``[[float]]``."""
+    """``{"inputs": str | [str], "truncate", "normalize", "prompt_name", "dimensions", "precision"}`` → ``[[num]]``."""
     try:
         state = _state(request)
         raw = await read_json_body(request, state.settings.max_payload_bytes)
@@ -255,11 +274,12 @@ async def tei_embed(request: Request) -> Response:
             prompt_name=body.prompt_name,
             dimensions=body.dimensions,
             normalize=body.normalize,
+            precision=body.precision,
         )
         outcome = await _embed(request, texts, options)
     except ClientGone:
         return Response(status_code=499)
-    return _json(outcome.vectors, headers=_timing_headers(outcome))
+    return _json(json_vectors(outcome.vectors), headers=_timing_headers(outcome))
 
 
 @router.post("/tokenize", summary="Tokenize with the model's tokenizer", response_class=Response)
@@ -345,7 +365,10 @@ async def info(request: Request) -> Response:
             "dimensions": embedder.settings.dimensions,
             "prompt_name": embedder.settings.prompt_name,
             "normalize": embedder.spec.normalize,
+            "precision": embedder.defaults.precision,
         },
+        "precisions": list(PRECISIONS),
+        "int8_ranges": state.int8_ranges.describe() if state.int8_ranges is not None else default_ranges_info(),
         "cache": {
             "memory_entries": settings.cache_entries,
             "path": str(settings.cache_path) if settings.cache_path else None,

@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
+from embedlab.engine.vector_precision import Precision
 from embedlab.errors import EmptyInputError, RequestTooLargeError
 from embedlab.server.errors import MalformedBodyError, RequestSchemaError
 
@@ -103,7 +104,7 @@ class EmbeddingsRequest(BaseModel):
     Attributes:
         input: the texts or token ids (see :func:`parse_input`).
         model: the served model's name or an alias (None: the served model).
-        encoding_format: ``float`` (default) or ``base64`` (little-endian float32 bytes).
+        encoding_format: ``float`` (default) or ``base64`` (the raw little-endian bytes of the precision's type).
         dimensions: keep the first N values, re-normalised when the model normalises.
         user: accepted and ignored.
         truncate: extension; true = cut long texts, false = 400 for texts over the limit.
@@ -111,6 +112,8 @@ class EmbeddingsRequest(BaseModel):
         prompt_name: extension; one of the model's named prompts.
         input_type: extension; ``query`` or ``passage`` / ``document``, mapped to the model's prompts.
         normalize: extension; L2-normalise (default: what the model's authors shipped).
+        precision: extension; ``float32`` (default), ``float16``, ``int8``, ``uint8``, ``binary``, ``ubinary``
+            (:mod:`embedlab.server.wire_format` for the JSON and byte layout).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -125,6 +128,7 @@ class EmbeddingsRequest(BaseModel):
     prompt_name: StrictStr | None = None
     input_type: Literal["query", "passage", "document"] | None = None
     normalize: StrictBool | None = None
+    precision: Precision | None = None
 
     @field_validator("input", mode="plain")
     @classmethod
@@ -133,7 +137,7 @@ class EmbeddingsRequest(BaseModel):
 
 
 class TeiEmbedRequest(BaseModel):
-    """``POST /embed`` (text-embeddings-inference style)."""
+    """``POST /embed`` (text-embeddings-inference style), plus the ``precision`` extension."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -143,6 +147,7 @@ class TeiEmbedRequest(BaseModel):
     normalize: StrictBool = True
     prompt_name: StrictStr | None = None
     dimensions: StrictInt | None = None
+    precision: Precision | None = None
 
 
 class TokenizeRequest(BaseModel):

@@ -9,6 +9,7 @@ from embedlab.engine.cache import VectorCache
 from embedlab.engine.embedder import Embedder
 from embedlab.engine.serving import DynamicBatcher
 from embedlab.errors import UnknownModelError
+from embedlab.server.int8_ranges import CalibrationRanges
 from embedlab.server.metrics import ServerMetrics
 from embedlab.server.settings import ServerSettings
 
@@ -26,6 +27,7 @@ class ServerState:
         served_name: the model name reported in responses.
         accepted_names: names a request's ``model`` may use.
         started_at: wall-clock time the app was created (seconds since the epoch).
+        int8_ranges: int8 / uint8 ranges measured on the calibration file (None: the default [-1, 1]).
     """
 
     settings: ServerSettings
@@ -36,6 +38,7 @@ class ServerState:
     served_name: str
     accepted_names: frozenset[str]
     started_at: float
+    int8_ranges: CalibrationRanges | None = None
 
     def check_model(self, requested: str | None) -> None:
         """Accept None, the served name, or an alias; else :class:`UnknownModelError` listing the names."""
