@@ -45,7 +45,8 @@ def test_embeddings_follow_openai_schema(client: httpx.Client, tiny_embedder: Em
     assert [(d["object"], d["index"]) for d in body["data"]] == [("embedding", i) for i in range(3)]
     np.testing.assert_allclose(vectors_of(body), tiny_embedder.embed(TEXTS), atol=1e-5)
     tokens = int(tiny_embedder.count_tokens(TEXTS).sum())
-    assert body["usage"] == {"prompt_tokens": tokens, "total_tokens": tokens}
+    assert body["usage"] == {"prompt_tokens": tokens, "total_tokens": tokens, "truncated_inputs": 0}
+    assert answer.headers["x-embedlab-truncated"] == "0"
     for header in ("x-total-time", "x-inference-time", "x-queue-time", "x-tokenization-time", "server-timing"):
         assert header in answer.headers
     assert "total;dur=" in answer.headers["server-timing"]
@@ -71,11 +72,13 @@ def test_long_input_policies(client: httpx.Client, tiny_embedder: Embedder) -> N
     assert refused.status_code == 400
     error = refused.json()["error"]
     assert error["code"] == "context_length_exceeded" and "input 1 has 152 tokens" in error["message"]
+    assert "(send truncate: true to embed the text cut at the limit" in error["message"]
+    assert "long_input" not in error["message"]  # the client used truncate
     chunked = vectors_of(client.post("/v1/embeddings", json={"input": [long], "long_input": "chunk"}).json())
     np.testing.assert_allclose(chunked, tiny_embedder.embed([long], long_input="chunk"), atol=1e-5)
     cut = client.post("/v1/embeddings", json={"input": [long], "truncate": True}).json()
     np.testing.assert_allclose(vectors_of(cut), tiny_embedder.embed([long]), atol=1e-5)
-    assert cut["usage"]["total_tokens"] == tiny_embedder.spec.max_tokens
+    assert cut["usage"]["total_tokens"] == tiny_embedder.spec.max_tokens and cut["usage"]["truncated_inputs"] == 1
     contradiction = client.post("/v1/embeddings", json={"input": ["a"], "truncate": True, "long_input": "error"})
     assert contradiction.status_code == 400 and "contradicts" in contradiction.json()["error"]["message"]
 

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Coroutine
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import orjson
@@ -19,10 +19,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from starlette.responses import HTMLResponse, Response
 
-from embedlab.engine.options import EmbedOptions
+from embedlab.engine.options import EmbedOptions, ResolvedOptions
 from embedlab.engine.serving import EmbedOutcome
 from embedlab.engine.vector_precision import PRECISIONS
-from embedlab.errors import ConfigError, RequestTooLargeError, WorkerUnavailableError
+from embedlab.errors import ConfigError, InputTooLongError, RequestTooLargeError, WorkerUnavailableError
 from embedlab.server.dashboard import dashboard_html
 from embedlab.server.errors import RequestSchemaError, UnsupportedMediaTypeError, error_response
 from embedlab.server.int8_ranges import default_ranges_info
@@ -36,6 +36,8 @@ from embedlab.server.schemas import (
 )
 from embedlab.server.state import ServerState
 from embedlab.server.tokenids import decode_token_ids
+from embedlab.server.truncation import HEADER as TRUNCATED_HEADER
+from embedlab.server.truncation import count_truncated_async, too_long_hint
 from embedlab.server.wire_format import base64_vectors, json_vectors
 from embedlab.settings import LongInputPolicy
 from embedlab.version import __version__
@@ -166,32 +168,56 @@ async def _texts_of(state: ServerState, parsed: ParsedInput) -> list[str]:
     return await asyncio.to_thread(decode_token_ids, ids)
 
 
-def _with_int8_ranges(state: ServerState, options: EmbedOptions) -> EmbedOptions:
-    """``options`` with the calibration file's ranges for an ``int8`` / ``uint8`` request, when the server has them.
+def _resolve_request(state: ServerState, options: EmbedOptions) -> tuple[EmbedOptions, ResolvedOptions]:
+    """``options`` with the calibration file's ranges for an ``int8`` / ``uint8`` request, when the server has them,
+    and the request's resolved options (what its texts are tokenised and cut with).
 
     Raises:
         ConfigError: int8 / uint8 of vectors that are not normalised, on a server without a calibration
             file (the default [-1, 1] only fits normalised vectors); bad options, as the engine resolves them.
     """
-    if options.precision not in ("int8", "uint8"):
-        return options
     resolved = state.embedder.resolve(replace(options, precision=None))
+    if options.precision not in ("int8", "uint8"):
+        return options, resolved
     if state.int8_ranges is not None:
-        return replace(options, ranges=state.int8_ranges.ranges_for(resolved.dimensions, resolved.normalize))
+        ranges = state.int8_ranges.ranges_for(resolved.dimensions, resolved.normalize)
+        return replace(options, ranges=ranges), resolved
     if not resolved.normalize:
         raise ConfigError(
             f"precision {options.precision!r} of vectors that are not normalised needs measured ranges; start the "
             "server with int8_calibration_texts (--int8-calibration-texts FILE), or leave normalize on"
         )
-    return options
+    return options, resolved
 
 
-async def _embed(request: Request, texts: list[str], options: EmbedOptions) -> EmbedOutcome:
+@dataclass(frozen=True)
+class Embedded:
+    """A request's embedding outcome and how many of its texts were cut at the token limit."""
+
+    outcome: EmbedOutcome
+    truncated: int
+
+    def headers(self) -> dict[str, str]:
+        """The timing headers and ``x-embedlab-truncated``."""
+        return {**_timing_headers(self.outcome), TRUNCATED_HEADER: str(self.truncated)}
+
+
+async def _embed(request: Request, texts: list[str], options: EmbedOptions, too_long_hint: str) -> Embedded:
+    """Embed ``texts`` for a request; a text over the limit under ``error`` raises with ``too_long_hint``.
+
+    Raises:
+        InputTooLongError: naming the input and what the client can do, in the route's field names.
+        ClientGone: the client left first.
+    """
     state = _state(request)
-    options = _with_int8_ranges(state, options)
-    outcome = await run_unless_client_leaves(request, state.batcher.embed(texts, options))
-    state.metrics.observe_embedding(outcome.timings, len(texts), outcome.total_tokens)
-    return outcome
+    options, resolved = _resolve_request(state, options)
+    try:
+        outcome = await run_unless_client_leaves(request, state.batcher.embed(texts, options))
+    except InputTooLongError as exc:
+        raise InputTooLongError(exc.index, exc.n_tokens, exc.limit, too_long_hint) from exc
+    truncated = await count_truncated_async(state.embedder, texts, outcome.tokens, resolved)
+    state.metrics.observe_embedding(outcome.timings, len(texts), outcome.total_tokens, truncated)
+    return Embedded(outcome, truncated)
 
 
 def _embeddings_openapi() -> dict[str, Any]:
@@ -225,20 +251,21 @@ async def _create_embeddings(request: Request) -> Response:
             precision=body.precision,
         )
         texts = await _texts_of(state, parsed)
-        outcome = await _embed(request, texts, options)
+        hint = too_long_hint(body.truncate, body.long_input, has_long_input=True)
+        embedded = await _embed(request, texts, options, hint)
     except ClientGone:
         return Response(status_code=499)
-    vectors = outcome.vectors
+    vectors = embedded.outcome.vectors
     embeddings = base64_vectors(vectors) if body.encoding_format == "base64" else json_vectors(vectors)
     data = [{"object": "embedding", "index": i, "embedding": embeddings[i]} for i in range(len(vectors))]
-    tokens = outcome.total_tokens
+    tokens = embedded.outcome.total_tokens
     answer = {
         "object": "list",
         "data": data,
         "model": state.served_name,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "truncated_inputs": embedded.truncated},
     }
-    return _json(answer, headers=_timing_headers(outcome))
+    return _json(answer, headers=embedded.headers())
 
 
 router.add_api_route(
@@ -276,10 +303,10 @@ async def tei_embed(request: Request) -> Response:
             normalize=body.normalize,
             precision=body.precision,
         )
-        outcome = await _embed(request, texts, options)
+        embedded = await _embed(request, texts, options, too_long_hint(body.truncate, None, has_long_input=False))
     except ClientGone:
         return Response(status_code=499)
-    return _json(json_vectors(outcome.vectors), headers=_timing_headers(outcome))
+    return _json(json_vectors(embedded.outcome.vectors), headers=embedded.headers())
 
 
 @router.post("/tokenize", summary="Tokenize with the model's tokenizer", response_class=Response)
