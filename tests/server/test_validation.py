@@ -44,6 +44,7 @@ WRONG_VALUES: dict[tuple[type[BaseModel], str], tuple[Any, str]] = {
     (TeiEmbedRequest, "prompt_name"): ("nope", "'nope'"),
     (TeiEmbedRequest, "dimensions"): (0, "got 0"),
     (TeiEmbedRequest, "precision"): ("int4", '"int4"'),
+    (TeiEmbedRequest, "encoding_format"): ("hex", '"hex"'),
     (TokenizeRequest, "inputs"): ([], "empty list"),
     (TokenizeRequest, "input"): ([], "empty list"),
     (TokenizeRequest, "prompt_name"): ("nope", "'nope'"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -34,7 +34,7 @@ from embedlab.server.schemas import (
     check_batch_size,
     validate_body,
 )
-from embedlab.server.state import ServerState
+from embedlab.server.state import ModelKind, ServerState
 from embedlab.server.tokenids import decode_token_ids
 from embedlab.server.truncation import HEADER as TRUNCATED_HEADER
 from embedlab.server.truncation import count_truncated_async, too_long_hint
@@ -53,6 +53,7 @@ REQUEST_SCHEMAS: dict[str, type[BaseModel]] = {
     "/embeddings": EmbeddingsRequest,
     "/embed": TeiEmbedRequest,
     "/tokenize": TokenizeRequest,
+    "/": TeiEmbedRequest,  # POST / is the served model's main route (MAIN_ROUTES): /embed for an embedding model
 }
 DRAIN_LIMIT = 64 * 1024 * 1024  # bytes of an oversized body read (and discarded) so the client sees the 413
 TOKEN_IDS_INLINE = 20_000  # decode fewer ids than this in the event loop; more in a thread
@@ -288,7 +289,7 @@ router.add_api_route(
 
 @router.post("/embed", summary="Embed (text-embeddings-inference style)", response_class=Response)
 async def tei_embed(request: Request) -> Response:
-    """``{"inputs": str | [str], "truncate", "normalize", "prompt_name", "dimensions", "precision"}`` → ``[[num]]``."""
+    """TEI's ``{"inputs": str | [str], ...}`` (:class:`TeiEmbedRequest`) → ``[[number]]``, or ``[str]`` in base64."""
     try:
         state = _state(request)
         raw = await read_json_body(request, state.settings.max_payload_bytes)
@@ -306,7 +307,24 @@ async def tei_embed(request: Request) -> Response:
         embedded = await _embed(request, texts, options, too_long_hint(body.truncate, None, has_long_input=False))
     except ClientGone:
         return Response(status_code=499)
-    return _json(json_vectors(embedded.outcome.vectors), headers=embedded.headers())
+    vectors = embedded.outcome.vectors
+    answer = base64_vectors(vectors) if body.encoding_format == "base64" else json_vectors(vectors)
+    return _json(answer, headers=embedded.headers())
+
+
+#: What ``POST /`` answers for each kind of served model: its main route, as TEI's router does (TEI's
+#: clients, huggingface_hub's ``InferenceClient(base_url=...)`` among them, post to the root). An
+#: embedding model's is ``/embed``; a model kind with another main route (a cross-encoder: TEI's
+#: ``/rerank`` / ``/predict`` shapes) adds its row, and REQUEST_SCHEMAS["/"] follows the served kind.
+MAIN_ROUTES: dict[ModelKind, Callable[[Request], Awaitable[Response]]] = {"embedding": tei_embed}
+
+
+@router.post(
+    "/", summary="The served model's main route (TEI style: /embed for an embedding model)", response_class=Response
+)
+async def main_route(request: Request) -> Response:
+    """``POST /``: the served model's main route (:data:`MAIN_ROUTES`); ``GET /`` stays the dashboard."""
+    return await MAIN_ROUTES[_state(request).model_kind](request)
 
 
 @router.post("/tokenize", summary="Tokenize with the model's tokenizer", response_class=Response)

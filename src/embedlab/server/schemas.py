@@ -137,7 +137,20 @@ class EmbeddingsRequest(BaseModel):
 
 
 class TeiEmbedRequest(BaseModel):
-    """``POST /embed`` (text-embeddings-inference style), plus the ``precision`` extension."""
+    """``POST /embed`` and ``POST /`` (text-embeddings-inference style), as TEI and huggingface_hub's
+    ``InferenceClient.feature_extraction`` send it, plus the ``precision`` extension.
+
+    Attributes:
+        inputs: a text or a list of texts.
+        truncate: true = cut long texts, false = 400 for texts over the limit (None: the server's setting).
+        truncation_direction: ``right`` only (the engine keeps a text's first tokens).
+        normalize: L2-normalise (default true, as TEI).
+        prompt_name: one of the model's named prompts.
+        dimensions: keep the first N values, re-normalised when normalising.
+        encoding_format: ``float`` (default: ``[[number]]``) or ``base64`` (``[str]``, each the raw
+            little-endian bytes of a vector, as on ``/v1/embeddings``); huggingface_hub sends it.
+        precision: extension; as on ``/v1/embeddings``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -147,6 +160,7 @@ class TeiEmbedRequest(BaseModel):
     normalize: StrictBool = True
     prompt_name: StrictStr | None = None
     dimensions: StrictInt | None = None
+    encoding_format: Literal["float", "base64"] = "float"
     precision: Precision | None = None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Literal
 
 from embedlab.engine.cache import VectorCache
 from embedlab.engine.embedder import Embedder
@@ -12,6 +13,9 @@ from embedlab.errors import UnknownModelError
 from embedlab.server.int8_ranges import CalibrationRanges
 from embedlab.server.metrics import ServerMetrics
 from embedlab.server.settings import ServerSettings
+
+#: what kind of model a server serves; it picks the main route that ``POST /`` answers with
+ModelKind = Literal["embedding"]
 
 
 @dataclass
@@ -28,6 +32,7 @@ class ServerState:
         accepted_names: names a request's ``model`` may use.
         started_at: wall-clock time the app was created (seconds since the epoch).
         int8_ranges: int8 / uint8 ranges measured on the calibration file (None: the default [-1, 1]).
+        model_kind: the kind of the served model (``POST /`` answers with its main route).
     """
 
     settings: ServerSettings
@@ -39,6 +44,7 @@ class ServerState:
     accepted_names: frozenset[str]
     started_at: float
     int8_ranges: CalibrationRanges | None = None
+    model_kind: ModelKind = "embedding"
 
     def check_model(self, requested: str | None) -> None:
         """Accept None, the served name, or an alias; else :class:`UnknownModelError` listing the names."""
