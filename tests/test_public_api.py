@@ -21,4 +21,10 @@ def test_errors_survive_pickling_across_processes() -> None:
     error = embedlab.InputTooLongError(3, 300, 256)
     copy = pickle.loads(pickle.dumps(error))
     assert (copy.index, copy.n_tokens, copy.limit, str(copy)) == (3, 300, 256, str(error))
+    hinted = embedlab.InputTooLongError(1, 9, 8, hint="send truncate: true")
+    assert (
+        str(pickle.loads(pickle.dumps(hinted)))
+        == str(hinted)
+        == "input 1 has 9 tokens, over the limit of 8 tokens (send truncate: true)"
+    )
     assert str(pickle.loads(pickle.dumps(embedlab.ConfigError("bad")))) == "bad"

@@ -65,20 +65,25 @@ class InputTypeError(InputError):
 
 
 class InputTooLongError(InputError):
-    """A text longer than the token limit under the ``error`` long-input policy."""
+    """A text longer than the token limit under the ``error`` long-input policy.
 
-    def __init__(self, index: int, n_tokens: int, limit: int) -> None:
+    Attributes:
+        index, n_tokens, limit: the text's position, its tokens and the limit.
+        hint: what to do about it, in the caller's terms (the server names the request field the client used).
+    """
+
+    DEFAULT_HINT = "use long_input='truncate' or 'chunk', or shorten the text"
+
+    def __init__(self, index: int, n_tokens: int, limit: int, hint: str | None = None) -> None:
         self.index = index
         self.n_tokens = n_tokens
         self.limit = limit
-        super().__init__(
-            f"input {index} has {n_tokens} tokens, over the limit of {limit} tokens "
-            "(use long_input='truncate' or 'chunk', or shorten the text)"
-        )
+        self.hint = hint or self.DEFAULT_HINT
+        super().__init__(f"input {index} has {n_tokens} tokens, over the limit of {limit} tokens ({self.hint})")
 
-    def __reduce__(self) -> tuple[type[InputTooLongError], tuple[int, int, int]]:
+    def __reduce__(self) -> tuple[type[InputTooLongError], tuple[int, int, int, str]]:
         """Pickle with the constructor's arguments (worker processes send errors back to the driver)."""
-        return (InputTooLongError, (self.index, self.n_tokens, self.limit))
+        return (InputTooLongError, (self.index, self.n_tokens, self.limit, self.hint))
 
 
 class DataFileError(InputError):

@@ -111,3 +111,20 @@ def test_an_unknown_model_is_an_error_message(capsys: pytest.CaptureFixture[str]
         main(["serve", "--model", str(tmp_path / "no-such-model"), "--port", "0"])
     assert exit_.value.code == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_an_unreadable_int8_calibration_file_is_an_error_message(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny = ["serve", "--model", str(tiny_bert_dir), "--backend", "torch", "--port", "0"]
+    with pytest.raises(SystemExit) as exit_:
+        main([*tiny, "--int8-calibration-texts", str(tmp_path / "missing.txt")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "missing.txt: no such file" in err and "Traceback" not in err
+    one = tmp_path / "one.txt"
+    one.write_text("a single text\n", encoding="utf-8")
+    monkeypatch.setenv("EMBEDLAB_INT8_CALIBRATION_TEXTS", str(one))  # the same setting from the environment
+    with pytest.raises(SystemExit) as exit_:
+        main(tiny)
+    assert exit_.value.code == 2 and "int8 calibration needs at least 2 texts, found 1" in capsys.readouterr().err

@@ -32,7 +32,7 @@ CASES = [
     (AuthenticationError("no key"), 401, "invalid_api_key"),
     (RequestTooLargeError("big"), 413, "request_too_large"),
     (UnsupportedMediaTypeError("text/plain"), 415, "unsupported_media_type"),
-    (RequestSchemaError("unknown field 'x'", "x"), 422, "invalid_request_schema"),
+    (RequestSchemaError("unknown field 'x'", "x"), 400, "invalid_request_schema"),
     (MalformedBodyError("not JSON"), 400, "invalid_json"),
     (UnknownModelError("gpt-4"), 400, "model_not_found"),
     (InputTooLongError(3, 900, 512), 400, "context_length_exceeded"),

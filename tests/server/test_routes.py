@@ -45,7 +45,8 @@ def test_embeddings_follow_openai_schema(client: httpx.Client, tiny_embedder: Em
     assert [(d["object"], d["index"]) for d in body["data"]] == [("embedding", i) for i in range(3)]
     np.testing.assert_allclose(vectors_of(body), tiny_embedder.embed(TEXTS), atol=1e-5)
     tokens = int(tiny_embedder.count_tokens(TEXTS).sum())
-    assert body["usage"] == {"prompt_tokens": tokens, "total_tokens": tokens}
+    assert body["usage"] == {"prompt_tokens": tokens, "total_tokens": tokens, "truncated_inputs": 0}
+    assert answer.headers["x-embedlab-truncated"] == "0"
     for header in ("x-total-time", "x-inference-time", "x-queue-time", "x-tokenization-time", "server-timing"):
         assert header in answer.headers
     assert "total;dur=" in answer.headers["server-timing"]
@@ -71,11 +72,13 @@ def test_long_input_policies(client: httpx.Client, tiny_embedder: Embedder) -> N
     assert refused.status_code == 400
     error = refused.json()["error"]
     assert error["code"] == "context_length_exceeded" and "input 1 has 152 tokens" in error["message"]
+    assert "(send truncate: true to embed the text cut at the limit" in error["message"]
+    assert "long_input" not in error["message"]  # the client used truncate
     chunked = vectors_of(client.post("/v1/embeddings", json={"input": [long], "long_input": "chunk"}).json())
     np.testing.assert_allclose(chunked, tiny_embedder.embed([long], long_input="chunk"), atol=1e-5)
     cut = client.post("/v1/embeddings", json={"input": [long], "truncate": True}).json()
     np.testing.assert_allclose(vectors_of(cut), tiny_embedder.embed([long]), atol=1e-5)
-    assert cut["usage"]["total_tokens"] == tiny_embedder.spec.max_tokens
+    assert cut["usage"]["total_tokens"] == tiny_embedder.spec.max_tokens and cut["usage"]["truncated_inputs"] == 1
     contradiction = client.post("/v1/embeddings", json={"input": ["a"], "truncate": True, "long_input": "error"})
     assert contradiction.status_code == 400 and "contradicts" in contradiction.json()["error"]["message"]
 
@@ -157,12 +160,12 @@ HOSTILE: list[tuple[str, dict[str, Any], int, str]] = [
     ("blank among texts", {"json": {"input": ["a", "  "]}}, 400, "input 1 is empty"),
     ("10 MB body", {"json": {"input": "a" * BIG}}, 413, "max_payload_bytes"),
     ("100,000 items", {"json": {"input": ["a"] * 100_000}}, 413, "at most 2048"),
-    ("nested lists of strings", {"json": {"input": [["a", "b"]]}}, 422, "send a flat list of strings"),
-    ("floats", {"json": {"input": [1.5, 2.5]}}, 422, "input 0 is number"),
-    ("mixed list", {"json": {"input": ["a", 3]}}, 422, "input 1 is int"),
-    ("null input", {"json": {"input": None}}, 422, "got null"),
-    ("missing input", {"json": {"model": "tiny"}}, 422, "'input' is required"),
-    ("body not an object", {"json": ["a"]}, 422, "must be a JSON object"),
+    ("nested lists of strings", {"json": {"input": [["a", "b"]]}}, 400, "send a flat list of strings"),
+    ("floats", {"json": {"input": [1.5, 2.5]}}, 400, "input 0 is 1.5 (number)"),
+    ("mixed list", {"json": {"input": ["a", 3]}}, 400, "input 1 is 3 (integer)"),
+    ("null input", {"json": {"input": None}}, 400, "got null"),
+    ("missing input", {"json": {"model": "tiny"}}, 400, "'input' is required"),
+    ("body not an object", {"json": ["a"]}, 400, "must be a JSON object"),
     (
         "invalid JSON",
         {"content": b'{"input": ', "headers": {"content-type": "application/json"}},
@@ -174,14 +177,14 @@ HOSTILE: list[tuple[str, dict[str, Any], int, str]] = [
     ("negative dimensions", {"json": {"input": "a", "dimensions": -1}}, 400, "dimensions must be between 1"),
     ("zero dimensions", {"json": {"input": "a", "dimensions": 0}}, 400, "dimensions must be between 1"),
     ("huge dimensions", {"json": {"input": "a", "dimensions": 10**12}}, 400, "dimensions must be between 1"),
-    ("dimensions as text", {"json": {"input": "a", "dimensions": "8"}}, 422, "dimensions"),
+    ("dimensions as text", {"json": {"input": "a", "dimensions": "8"}}, 400, "dimensions"),
     ("token id out of range", {"json": {"input": [[1, 2], [100263]]}}, 400, "token id 100263"),
     ("negative token id", {"json": {"input": [-5]}}, 400, "token id -5"),
     ("empty token list", {"json": {"input": [[]]}}, 400, "empty list of token ids"),
-    ("unknown field", {"json": {"input": "a", "temperature": 0.2}}, 422, "unknown field 'temperature'"),
-    ("bad encoding format", {"json": {"input": "a", "encoding_format": "hex"}}, 422, "encoding_format"),
-    ("bad long_input", {"json": {"input": "a", "long_input": "drop"}}, 422, "long_input"),
-    ("unknown prompt", {"json": {"input": "a", "prompt_name": "nope"}}, 400, "no prompt named 'nope'"),
+    ("unknown field", {"json": {"input": "a", "temperature": 0.2}}, 400, "unknown field 'temperature'"),
+    ("bad encoding format", {"json": {"input": "a", "encoding_format": "hex"}}, 400, "encoding_format"),
+    ("bad long_input", {"json": {"input": "a", "long_input": "drop"}}, 400, "long_input"),
+    ("unknown prompt", {"json": {"input": "a", "prompt_name": "nope"}}, 400, "unknown prompt_name: model"),
 ]
 
 

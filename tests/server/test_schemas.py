@@ -61,16 +61,16 @@ def test_parsed_lists_are_copies() -> None:
     ("value", "message"),
     [
         (None, "got null"),
-        (3, "got int"),
-        ({"text": "a"}, "got object"),
-        ([True, False], "input 0 is boolean"),  # a bool is not a token id
-        ([1.5], "input 0 is number"),
+        (3, "got 3 (integer)"),
+        ({"text": "a"}, 'got {"text":"a"} (object)'),
+        ([True, False], "input 0 is true (boolean)"),  # a bool is not a token id
+        ([1.5], "input 0 is 1.5 (number)"),
         ([None], "input 0 is null"),
-        (["a", 3], "input 1 is int, but input 0 is a string"),
-        ([7, "a"], "input 1 is str, but input 0 is a token id"),
-        ([7, True], "input 1 is boolean, but input 0 is a token id"),
-        ([[1], 2], "input 1 is int; a list of token-id lists holds only lists of ints"),
-        ([[1, 2], [3, 4.0]], "input 1 item 1 is number; nested lists must hold token ids"),
+        (["a", 3], "input 1 is 3 (integer), but input 0 is a string"),
+        ([7, "a"], 'input 1 is "a" (string), but input 0 is a token id'),
+        ([7, True], "input 1 is true (boolean), but input 0 is a token id"),
+        ([[1], 2], "input 1 is 2 (integer); a list of token-id lists holds only lists"),
+        ([[1, 2], [3, 4.0]], "input 1 item 1 is 4.0 (number); nested lists must hold token ids"),
         ([["a"]], "send a flat list of strings"),
     ],
 )
@@ -121,16 +121,24 @@ def test_defaults_of_a_minimal_body() -> None:
     ("data", "param", "message"),
     [
         ({"model": "tiny"}, "input", "field 'input' is required"),
-        ({"input": "a", "temperature": 0.2}, "temperature", "unknown field 'temperature'"),
+        ({"input": "a", "temperature": 0.2}, "temperature", "unknown field 'temperature' (got 0.2 (number))"),
         ({"input": None}, "input", "got null"),
-        ({"input": [1, "a"]}, "input", "input 1 is str, but input 0 is a token id"),
+        ({"input": [1, "a"]}, "input", 'input 1 is "a" (string), but input 0 is a token id'),
         ({"input": "a", "encoding_format": "hex"}, "encoding_format", "encoding_format: Input should be 'float' or"),
-        ({"input": "a", "dimensions": "8"}, "dimensions", "dimensions: Input should be a valid integer (got str)"),
-        ({"input": "a", "dimensions": 8.0}, "dimensions", "(got number)"),  # strict: no float → int
-        ({"input": "a", "dimensions": True}, "dimensions", "(got boolean)"),  # strict: no bool → int
-        ({"input": "a", "model": 4}, "model", "model: Input should be a valid string (got int)"),
-        ({"input": "a", "truncate": "yes"}, "truncate", "truncate: Input should be a valid boolean (got str)"),
-        ({"input": "a", "normalize": 1}, "normalize", "(got int)"),
+        (
+            {"input": "a", "dimensions": "8"},
+            "dimensions",
+            'dimensions: Input should be a valid integer; got "8" (string)',
+        ),
+        ({"input": "a", "dimensions": 8.0}, "dimensions", "; got 8.0 (number)"),  # strict: no float → int
+        ({"input": "a", "dimensions": True}, "dimensions", "; got true (boolean)"),  # strict: no bool → int
+        ({"input": "a", "model": 4}, "model", "model: Input should be a valid string; got 4 (integer)"),
+        (
+            {"input": "a", "truncate": "yes"},
+            "truncate",
+            'truncate: Input should be a valid boolean; got "yes" (string)',
+        ),
+        ({"input": "a", "normalize": 1}, "normalize", "; got 1 (integer)"),
         ({"input": "a", "long_input": "drop"}, "long_input", "long_input: Input should be 'truncate', 'error' or"),
         ({"input": "a", "input_type": "code"}, "input_type", "input_type: Input should be 'query', 'passage' or"),
     ],
@@ -147,7 +155,7 @@ def test_bodies_that_are_not_json_objects() -> None:
         validate_body(EmbeddingsRequest, b'{"input": ')
     with pytest.raises(MalformedBodyError):
         validate_body(EmbeddingsRequest, b"")
-    for data, kind in (([], "list"), ("a", "str"), (3, "int"), (None, "null")):
+    for data, kind in (([], "[] (array)"), ("a", '"a" (string)'), (3, "3 (integer)"), (None, "null")):
         error = schema_error(EmbeddingsRequest, data)
         assert str(error) == f"the body must be a JSON object, got {kind}" and error.param is None
 
@@ -170,16 +178,23 @@ def test_tei_body() -> None:
         "truncation_direction"
     )
     assert str(schema_error(TeiEmbedRequest, {"input": "a"})) == "field 'inputs' is required"
-    assert str(schema_error(TeiEmbedRequest, {"inputs": "a", "input": "a"})) == "unknown field 'input'"
+    assert str(schema_error(TeiEmbedRequest, {"inputs": "a", "input": "a"})).startswith(
+        "unknown field 'input' (got \"a\" (string)); the fields of this route: inputs, truncate,"
+    )
 
 
 @pytest.mark.parametrize(
     ("model", "data", "param", "message"),
     [
-        (TeiEmbedRequest, {"inputs": ["a", 3]}, "inputs.1", "inputs.1: Input should be a valid string (got int)"),
-        (TeiEmbedRequest, {"inputs": ["a", "b", ["c"]]}, "inputs.2", "(got list)"),
-        (TokenizeRequest, {"input": ["a", None]}, "input.1", "input.1: Input should be a valid string (got null)"),
-        (TeiEmbedRequest, {"inputs": 5}, "inputs", "(got int)"),
+        (
+            TeiEmbedRequest,
+            {"inputs": ["a", 3]},
+            "inputs.1",
+            "inputs.1: Input should be a valid string; got 3 (integer)",
+        ),
+        (TeiEmbedRequest, {"inputs": ["a", "b", ["c"]]}, "inputs.2", '; got ["c"] (array)'),
+        (TokenizeRequest, {"input": ["a", None]}, "input.1", "input.1: Input should be a valid string; got null"),
+        (TeiEmbedRequest, {"inputs": 5}, "inputs", "inputs: Input should be a valid string or a valid list; got 5"),
     ],
 )
 def test_a_bad_item_of_a_string_or_list_field_is_named(

@@ -61,6 +61,10 @@ def serve(
     ] = None,
     dimensions: Annotated[int | None, typer.Option(help="Default output dimensions (Matryoshka)")] = None,
     prompt_name: Annotated[str | None, typer.Option(help="Default named prompt of the model")] = None,
+    int8_calibration_texts: Annotated[
+        Path | None,
+        typer.Option(help="Texts (one per line) whose vectors set the int8/uint8 ranges (default: [-1, 1])"),
+    ] = None,
     log_level: Annotated[str | None, typer.Option(help="uvicorn log level (default info)")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request (costs throughput)")] = False,
     config: ConfigOpt = None,
@@ -112,6 +116,7 @@ def serve(
         long_input=long_input,
         dimensions=dimensions,
         prompt_name=prompt_name,
+        int8_calibration_texts=int8_calibration_texts,
         log_level=log_level,
     )
     if ray is not None:

@@ -129,7 +129,7 @@ def resolve_prompt(spec: ModelSpec, options: EmbedOptions, default_name: str | N
         return ""
     if name not in spec.prompts:
         known = ", ".join(sorted(spec.prompts)) or "none"
-        raise ConfigError(f"model {spec.name} has no prompt named {name!r} (its prompts: {known})")
+        raise ConfigError(f"unknown prompt_name: model {spec.name} has no prompt named {name!r} (its prompts: {known})")
     return spec.prompts[name]
 
 

@@ -29,6 +29,7 @@ from embedlab.server.errors import (
     RouteNotFoundError,
     error_response,
 )
+from embedlab.server.int8_ranges import load_calibration
 from embedlab.server.metrics import RequestMetricsMiddleware, ServerMetrics
 from embedlab.server.routes import ROUTES, router
 from embedlab.server.settings import ServerSettings
@@ -56,6 +57,7 @@ def create_app(settings: ServerSettings | None = None, embedder: Embedder | None
 
     Raises:
         ModelNotFoundError, ModelLoadError, BackendUnavailableError, ConfigError: as :func:`embedlab.load`.
+        DataFileError: ``int8_calibration_texts`` cannot be read or holds fewer than 2 texts.
     """
     settings = settings or ServerSettings()
     embedder = embedder or load_embedder(settings)
@@ -67,6 +69,10 @@ def create_app(settings: ServerSettings | None = None, embedder: Embedder | None
     batcher = DynamicBatcher(embedder, settings.batcher_settings(), cache=cache, observer=metrics)
     holder.append(batcher)
     served, accepted = served_names(settings, embedder.spec.name)
+    calibration = None
+    if settings.int8_calibration_texts is not None:
+        calibration = load_calibration(embedder, settings.int8_calibration_texts)
+        log.info("int8 / uint8 ranges measured on %d texts of %s", len(calibration.vectors), calibration.path)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -109,6 +115,7 @@ def create_app(settings: ServerSettings | None = None, embedder: Embedder | None
         served_name=served,
         accepted_names=accepted,
         started_at=time.time(),
+        int8_ranges=calibration,
     )
     app.include_router(router)
     _install_error_handlers(app)

@@ -1,7 +1,10 @@
 """The ONE table that maps error types to HTTP status codes, and OpenAI-shaped error bodies.
 
 Every error answer has the body ``{"error": {"message", "type", "param", "code"}}``. The first row
-whose type matches (``isinstance``, rows ordered narrow to broad) decides the status:
+whose type matches (``isinstance``, rows ordered narrow to broad) decides the status. Every kind of
+bad request value is a 400, whatever stage finds it (the body's schema, the model's limits); the
+other 4xx are for what is not a value: the key (401), the route (404, 405), the size (413), the
+content type (415) and the load (429):
 
 =============================  ======  =======================  ==========================
 error                          status  type                     code
@@ -11,7 +14,7 @@ RouteNotFoundError             404     invalid_request_error    not_found
 MethodNotAllowedError          405     invalid_request_error    method_not_allowed
 RequestTooLargeError           413     invalid_request_error    request_too_large
 UnsupportedMediaTypeError      415     invalid_request_error    unsupported_media_type
-RequestSchemaError             422     invalid_request_error    invalid_request_schema
+RequestSchemaError             400     invalid_request_error    invalid_request_schema
 MalformedBodyError             400     invalid_request_error    invalid_json
 UnknownModelError              400     invalid_request_error    model_not_found
 InputTooLongError              400     invalid_request_error    context_length_exceeded
@@ -59,7 +62,8 @@ class UnsupportedMediaTypeError(InputError):
 
 
 class RequestSchemaError(InputError):
-    """The JSON body does not match the route's schema (missing, unknown or mistyped fields).
+    """The JSON body does not match the route's schema: a missing, unknown or mistyped field, or a value outside
+    a field's choices.
 
     Attributes:
         param: the first offending field, dotted (``input.3``), or None.
@@ -94,7 +98,7 @@ ERROR_TABLE: tuple[ErrorRule, ...] = (
     ErrorRule(MethodNotAllowedError, 405, "invalid_request_error", "method_not_allowed"),
     ErrorRule(RequestTooLargeError, 413, "invalid_request_error", "request_too_large"),
     ErrorRule(UnsupportedMediaTypeError, 415, "invalid_request_error", "unsupported_media_type"),
-    ErrorRule(RequestSchemaError, 422, "invalid_request_error", "invalid_request_schema"),
+    ErrorRule(RequestSchemaError, 400, "invalid_request_error", "invalid_request_schema"),
     ErrorRule(MalformedBodyError, 400, "invalid_request_error", "invalid_json"),
     ErrorRule(UnknownModelError, 400, "invalid_request_error", "model_not_found"),
     ErrorRule(InputTooLongError, 400, "invalid_request_error", "context_length_exceeded"),

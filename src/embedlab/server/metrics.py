@@ -12,6 +12,7 @@ Names (all prefixed ``embedlab_``):
 - ``cache_lookups_total{result}``: texts found (``hit``), computed (``miss``) or joined to the same
   text already in flight (``joined``).
 - ``embedded_texts_total`` / ``embedded_tokens_total``: texts and model tokens answered.
+- ``truncated_texts_total``: texts answered that were cut at the token limit (``long_input`` truncate).
 - ``inputs_total{kind}``: inputs received as ``text`` or as cl100k_base ``token_ids``.
 - ``dropped_segments_total``: segments dropped before inference because their client went away.
 - ``worker_restarts_total{reason}``: workers replaced (``stuck``, ``dead``).
@@ -79,6 +80,9 @@ class ServerMetrics:
         self.cache = Counter("embedlab_cache_lookups", "Texts by cache result", ["result"], registry=r)
         self.texts = Counter("embedlab_embedded_texts", "Texts answered", registry=r)
         self.tokens = Counter("embedlab_embedded_tokens", "Model tokens of texts answered", registry=r)
+        self.truncated = Counter(
+            "embedlab_truncated_texts", "Texts answered that were cut at the token limit", registry=r
+        )
         self.inputs = Counter("embedlab_inputs", "Inputs received, as text or as token ids", ["kind"], registry=r)
         self.dropped = Counter(
             "embedlab_dropped_segments", "Segments dropped before inference (client went away)", registry=r
@@ -119,12 +123,13 @@ class ServerMetrics:
 
     # -- requests -------------------------------------------------------------------------------
 
-    def observe_embedding(self, timings: dict[str, float], texts: int, tokens: int) -> None:
-        """Record an answered embedding request: stage latencies (seconds), texts and tokens."""
+    def observe_embedding(self, timings: dict[str, float], texts: int, tokens: int, truncated: int = 0) -> None:
+        """Record an answered embedding request: stage latencies (seconds), texts, tokens and texts cut."""
         for stage, seconds in timings.items():
             self.latency.labels(stage).observe(seconds)
         self.texts.inc(texts)
         self.tokens.inc(tokens)
+        self.truncated.inc(truncated)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this registry."""

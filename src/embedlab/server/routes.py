@@ -7,22 +7,25 @@ are raised as embedlab errors and turned into answers by the one table in :mod:`
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 from starlette.responses import HTMLResponse, Response
 
-from embedlab.engine.options import EmbedOptions
+from embedlab.engine.options import EmbedOptions, ResolvedOptions
 from embedlab.engine.serving import EmbedOutcome
-from embedlab.errors import ConfigError, RequestTooLargeError, WorkerUnavailableError
+from embedlab.engine.vector_precision import PRECISIONS
+from embedlab.errors import ConfigError, InputTooLongError, RequestTooLargeError, WorkerUnavailableError
 from embedlab.server.dashboard import dashboard_html
-from embedlab.server.errors import UnsupportedMediaTypeError, error_response
+from embedlab.server.errors import RequestSchemaError, UnsupportedMediaTypeError, error_response
+from embedlab.server.int8_ranges import default_ranges_info
 from embedlab.server.schemas import (
     EmbeddingsRequest,
     ParsedInput,
@@ -31,8 +34,11 @@ from embedlab.server.schemas import (
     check_batch_size,
     validate_body,
 )
-from embedlab.server.state import ServerState
+from embedlab.server.state import ModelKind, ServerState
 from embedlab.server.tokenids import decode_token_ids
+from embedlab.server.truncation import HEADER as TRUNCATED_HEADER
+from embedlab.server.truncation import count_truncated_async, too_long_hint
+from embedlab.server.wire_format import base64_vectors, json_vectors
 from embedlab.settings import LongInputPolicy
 from embedlab.version import __version__
 
@@ -41,6 +47,14 @@ router = APIRouter()
 ROUTES = frozenset(
     {"/", "/v1/embeddings", "/embeddings", "/embed", "/tokenize", "/v1/models", "/info", "/health", "/metrics"}
 )
+#: the JSON body schema of each POST route (tests/server/test_validation.py walks every field of each)
+REQUEST_SCHEMAS: dict[str, type[BaseModel]] = {
+    "/v1/embeddings": EmbeddingsRequest,
+    "/embeddings": EmbeddingsRequest,
+    "/embed": TeiEmbedRequest,
+    "/tokenize": TokenizeRequest,
+    "/": TeiEmbedRequest,  # POST / is the served model's main route (MAIN_ROUTES): /embed for an embedding model
+}
 DRAIN_LIMIT = 64 * 1024 * 1024  # bytes of an oversized body read (and discarded) so the client sees the 413
 TOKEN_IDS_INLINE = 20_000  # decode fewer ids than this in the event loop; more in a thread
 
@@ -155,11 +169,56 @@ async def _texts_of(state: ServerState, parsed: ParsedInput) -> list[str]:
     return await asyncio.to_thread(decode_token_ids, ids)
 
 
-async def _embed(request: Request, texts: list[str], options: EmbedOptions) -> EmbedOutcome:
+def _resolve_request(state: ServerState, options: EmbedOptions) -> tuple[EmbedOptions, ResolvedOptions]:
+    """``options`` with the calibration file's ranges for an ``int8`` / ``uint8`` request, when the server has them,
+    and the request's resolved options (what its texts are tokenised and cut with).
+
+    Raises:
+        ConfigError: int8 / uint8 of vectors that are not normalised, on a server without a calibration
+            file (the default [-1, 1] only fits normalised vectors); bad options, as the engine resolves them.
+    """
+    resolved = state.embedder.resolve(replace(options, precision=None))
+    if options.precision not in ("int8", "uint8"):
+        return options, resolved
+    if state.int8_ranges is not None:
+        ranges = state.int8_ranges.ranges_for(resolved.dimensions, resolved.normalize)
+        return replace(options, ranges=ranges), resolved
+    if not resolved.normalize:
+        raise ConfigError(
+            f"precision {options.precision!r} of vectors that are not normalised needs measured ranges; start the "
+            "server with int8_calibration_texts (--int8-calibration-texts FILE), or leave normalize on"
+        )
+    return options, resolved
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A request's embedding outcome and how many of its texts were cut at the token limit."""
+
+    outcome: EmbedOutcome
+    truncated: int
+
+    def headers(self) -> dict[str, str]:
+        """The timing headers and ``x-embedlab-truncated``."""
+        return {**_timing_headers(self.outcome), TRUNCATED_HEADER: str(self.truncated)}
+
+
+async def _embed(request: Request, texts: list[str], options: EmbedOptions, too_long_hint: str) -> Embedded:
+    """Embed ``texts`` for a request; a text over the limit under ``error`` raises with ``too_long_hint``.
+
+    Raises:
+        InputTooLongError: naming the input and what the client can do, in the route's field names.
+        ClientGone: the client left first.
+    """
     state = _state(request)
-    outcome = await run_unless_client_leaves(request, state.batcher.embed(texts, options))
-    state.metrics.observe_embedding(outcome.timings, len(texts), outcome.total_tokens)
-    return outcome
+    options, resolved = _resolve_request(state, options)
+    try:
+        outcome = await run_unless_client_leaves(request, state.batcher.embed(texts, options))
+    except InputTooLongError as exc:
+        raise InputTooLongError(exc.index, exc.n_tokens, exc.limit, too_long_hint) from exc
+    truncated = await count_truncated_async(state.embedder, texts, outcome.tokens, resolved)
+    state.metrics.observe_embedding(outcome.timings, len(texts), outcome.total_tokens, truncated)
+    return Embedded(outcome, truncated)
 
 
 def _embeddings_openapi() -> dict[str, Any]:
@@ -190,28 +249,24 @@ async def _create_embeddings(request: Request) -> Response:
             input_type=body.input_type,
             dimensions=body.dimensions,
             normalize=body.normalize,
+            precision=body.precision,
         )
         texts = await _texts_of(state, parsed)
-        outcome = await _embed(request, texts, options)
+        hint = too_long_hint(body.truncate, body.long_input, has_long_input=True)
+        embedded = await _embed(request, texts, options, hint)
     except ClientGone:
         return Response(status_code=499)
-    vectors = outcome.vectors
-    if body.encoding_format == "base64":
-        little = vectors.astype("<f4", copy=False)
-        data: list[dict[str, Any]] = [
-            {"object": "embedding", "index": i, "embedding": base64.b64encode(little[i].tobytes()).decode("ascii")}
-            for i in range(len(little))
-        ]
-    else:
-        data = [{"object": "embedding", "index": i, "embedding": vectors[i]} for i in range(len(vectors))]
-    tokens = outcome.total_tokens
+    vectors = embedded.outcome.vectors
+    embeddings = base64_vectors(vectors) if body.encoding_format == "base64" else json_vectors(vectors)
+    data = [{"object": "embedding", "index": i, "embedding": embeddings[i]} for i in range(len(vectors))]
+    tokens = embedded.outcome.total_tokens
     answer = {
         "object": "list",
         "data": data,
         "model": state.served_name,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "truncated_inputs": embedded.truncated},
     }
-    return _json(answer, headers=_timing_headers(outcome))
+    return _json(answer, headers=embedded.headers())
 
 
 router.add_api_route(
@@ -234,24 +289,42 @@ router.add_api_route(
 
 @router.post("/embed", summary="Embed (text-embeddings-inference style)", response_class=Response)
 async def tei_embed(request: Request) -> Response:
-    """``{"inputs": str | [str], "truncate", "normalize", "prompt_name", "dimensions"}`` → ``[[float]]``."""
+    """TEI's ``{"inputs": str | [str], ...}`` (:class:`TeiEmbedRequest`) → ``[[number]]``, or ``[str]`` in base64."""
     try:
         state = _state(request)
         raw = await read_json_body(request, state.settings.max_payload_bytes)
         body = validate_body(TeiEmbedRequest, raw, allow_unknown=not state.settings.reject_unknown_fields)
         texts = [body.inputs] if isinstance(body.inputs, str) else list(body.inputs)
-        check_batch_size(len(texts), state.settings.max_client_batch)
+        check_batch_size(len(texts), state.settings.max_client_batch, "inputs")
         state.metrics.inputs.labels("text").inc(len(texts))
         options = EmbedOptions(
             long_input=_long_input(body.truncate, None),
             prompt_name=body.prompt_name,
             dimensions=body.dimensions,
             normalize=body.normalize,
+            precision=body.precision,
         )
-        outcome = await _embed(request, texts, options)
+        embedded = await _embed(request, texts, options, too_long_hint(body.truncate, None, has_long_input=False))
     except ClientGone:
         return Response(status_code=499)
-    return _json(outcome.vectors, headers=_timing_headers(outcome))
+    vectors = embedded.outcome.vectors
+    answer = base64_vectors(vectors) if body.encoding_format == "base64" else json_vectors(vectors)
+    return _json(answer, headers=embedded.headers())
+
+
+#: What ``POST /`` answers for each kind of served model: its main route, as TEI's router does (TEI's
+#: clients, huggingface_hub's ``InferenceClient(base_url=...)`` among them, post to the root). An
+#: embedding model's is ``/embed``; a model kind with another main route (a cross-encoder: TEI's
+#: ``/rerank`` / ``/predict`` shapes) adds its row, and REQUEST_SCHEMAS["/"] follows the served kind.
+MAIN_ROUTES: dict[ModelKind, Callable[[Request], Awaitable[Response]]] = {"embedding": tei_embed}
+
+
+@router.post(
+    "/", summary="The served model's main route (TEI style: /embed for an embedding model)", response_class=Response
+)
+async def main_route(request: Request) -> Response:
+    """``POST /``: the served model's main route (:data:`MAIN_ROUTES`); ``GET /`` stays the dashboard."""
+    return await MAIN_ROUTES[_state(request).model_kind](request)
 
 
 @router.post("/tokenize", summary="Tokenize with the model's tokenizer", response_class=Response)
@@ -260,11 +333,13 @@ async def tokenize(request: Request) -> Response:
     state = _state(request)
     raw = await read_json_body(request, state.settings.max_payload_bytes)
     body = validate_body(TokenizeRequest, raw, allow_unknown=not state.settings.reject_unknown_fields)
-    given = body.inputs if body.inputs is not None else body.input
+    if body.inputs is not None and body.input is not None:
+        raise RequestSchemaError("give the texts to tokenize in 'inputs' or in 'input', not both", "input")
+    field, given = ("input", body.input) if body.input is not None else ("inputs", body.inputs)
     if given is None:
-        raise ConfigError("give the texts to tokenize in 'inputs'")
+        raise RequestSchemaError("field 'inputs' is required: the texts to tokenize", "inputs")
     texts = [given] if isinstance(given, str) else list(given)
-    check_batch_size(len(texts), state.settings.max_client_batch)
+    check_batch_size(len(texts), state.settings.max_client_batch, field)
     embedder = state.embedder
     prefix = embedder.resolve(prompt_name=body.prompt_name).prompt if body.prompt_name is not None else ""
     encodings = await asyncio.to_thread(
@@ -335,7 +410,10 @@ async def info(request: Request) -> Response:
             "dimensions": embedder.settings.dimensions,
             "prompt_name": embedder.settings.prompt_name,
             "normalize": embedder.spec.normalize,
+            "precision": embedder.defaults.precision,
         },
+        "precisions": list(PRECISIONS),
+        "int8_ranges": state.int8_ranges.describe() if state.int8_ranges is not None else default_ranges_info(),
         "cache": {
             "memory_entries": settings.cache_entries,
             "path": str(settings.cache_path) if settings.cache_path else None,

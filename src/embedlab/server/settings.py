@@ -52,7 +52,10 @@ class ServerSettings(EngineSettings):
         cache_path: a sqlite file for a persistent cache that survives restarts (None: memory only).
         cache_disk_entries: rows kept in the sqlite cache at most (oldest deleted first).
         tokenizer_threads: threads of the tokenizer step.
-        reject_unknown_fields: answer 422 to request fields the API does not define (else ignore them).
+        int8_calibration_texts: a file of texts (``.txt``: one per line) embedded once at start; the
+            ``int8`` / ``uint8`` precisions then use per-dimension ranges measured on them
+            (:mod:`embedlab.server.int8_ranges`) instead of the default [-1, 1].
+        reject_unknown_fields: answer 400 to request fields the API does not define (else ignore them).
         log_level: uvicorn's log level.
     """
 
@@ -75,6 +78,7 @@ class ServerSettings(EngineSettings):
     cache_path: Path | None = None
     cache_disk_entries: int = Field(default=1_000_000, ge=1)
     tokenizer_threads: int = Field(default=_LIMITS.tokenizer_threads, ge=1)
+    int8_calibration_texts: Path | None = None
     reject_unknown_fields: bool = True
     log_level: str = "info"
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Literal
 
 from embedlab.engine.cache import VectorCache
 from embedlab.engine.embedder import Embedder
 from embedlab.engine.serving import DynamicBatcher
 from embedlab.errors import UnknownModelError
+from embedlab.server.int8_ranges import CalibrationRanges
 from embedlab.server.metrics import ServerMetrics
 from embedlab.server.settings import ServerSettings
+
+#: what kind of model a server serves; it picks the main route that ``POST /`` answers with
+ModelKind = Literal["embedding"]
 
 
 @dataclass
@@ -26,6 +31,8 @@ class ServerState:
         served_name: the model name reported in responses.
         accepted_names: names a request's ``model`` may use.
         started_at: wall-clock time the app was created (seconds since the epoch).
+        int8_ranges: int8 / uint8 ranges measured on the calibration file (None: the default [-1, 1]).
+        model_kind: the kind of the served model (``POST /`` answers with its main route).
     """
 
     settings: ServerSettings
@@ -36,6 +43,8 @@ class ServerState:
     served_name: str
     accepted_names: frozenset[str]
     started_at: float
+    int8_ranges: CalibrationRanges | None = None
+    model_kind: ModelKind = "embedding"
 
     def check_model(self, requested: str | None) -> None:
         """Accept None, the served name, or an alias; else :class:`UnknownModelError` listing the names."""
