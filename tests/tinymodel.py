@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import string
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -159,11 +160,10 @@ def build_tiny_cross_encoder(
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
         num_labels=num_labels,
+        # at BERT's 0.02 every pair scores alike (the [CLS] vector hardly varies): spread them so rankings matter
+        initializer_range=0.2,
     )
-    model = BertForSequenceClassification(config).eval()
-    with torch.no_grad():  # a random head scores near 0; spread the logits so activations are not all ~0.5
-        model.classifier.weight.mul_(20.0)
-    model.save_pretrained(str(scratch))
+    BertForSequenceClassification(config).eval().save_pretrained(str(scratch))
     if layout == "legacy":
         if max_length is not None:
             tokenizer_config = json.loads((scratch / "tokenizer_config.json").read_text())
@@ -179,6 +179,8 @@ def build_tiny_cross_encoder(
 
     activation_fn = getattr(torch.nn, activation)() if activation is not None else None
     cross_encoder = CrossEncoder(str(scratch), device="cpu", max_length=max_length, activation_fn=activation_fn)
-    cross_encoder.save(str(directory))
+    with warnings.catch_warnings():  # the model card runs a saved nn.Softmax, which warns that torch picks dim 1
+        warnings.filterwarnings("ignore", "Implicit dimension choice for softmax", UserWarning)
+        cross_encoder.save(str(directory))
     shutil.rmtree(scratch)
     return directory

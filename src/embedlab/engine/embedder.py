@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from embedlab.arrays import FloatArray, IntArray
 from embedlab.backends.base import Backend
-from embedlab.engine.batch_plan import pad_segments, plan_batches
+from embedlab.engine.batch_plan import BatchOutput, pad_segments, plan_batches
 from embedlab.engine.calibration import Calibration
 from embedlab.engine.options import EmbedOptions, InputType, ResolvedOptions, resolve_options
 from embedlab.engine.postprocess import combine_windows, postprocess
@@ -46,16 +46,6 @@ from embedlab.models.spec import ModelSpec
 from embedlab.settings import EngineSettings, LongInputPolicy
 
 _NO_OPTIONS = EmbedOptions()
-
-
-@dataclass(frozen=True)
-class BatchOutput:
-    """One forward batch: pooled vectors (batch, hidden), padded tokens computed, seconds in model / pooling."""
-
-    pooled: FloatArray
-    padded_tokens: int
-    model_seconds: float
-    pool_seconds: float
 
 
 @dataclass
