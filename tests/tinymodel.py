@@ -59,6 +59,36 @@ _ST_POOLING = {
 }
 
 
+def _bert_config(
+    directory: Path,
+    seed: int,
+    hidden: int,
+    layers: int,
+    heads: int,
+    intermediate: int,
+    max_positions: int,
+    **extra: Any,
+) -> Any:
+    """Write the tokenizer into ``directory`` (created), seed torch, and return a dropout-free ``BertConfig``."""
+    import torch
+    from transformers import BertConfig
+
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab_size = write_tokenizer(directory)
+    torch.manual_seed(seed)
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
+        max_position_embeddings=max_positions,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        **extra,
+    )
+
+
 def build_tiny_bert(
     directory: Path,
     *,
@@ -78,22 +108,9 @@ def build_tiny_bert(
 
     ``pooling=None`` writes a plain Hugging Face model (no sentence-transformers files at all).
     """
-    import torch
-    from transformers import BertConfig, BertModel
+    from transformers import BertModel
 
-    directory.mkdir(parents=True, exist_ok=True)
-    vocab_size = write_tokenizer(directory)
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=intermediate,
-        max_position_embeddings=max_positions,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
+    config = _bert_config(directory, seed, hidden, layers, heads, intermediate, max_positions)
     BertModel(config).eval().save_pretrained(str(directory))
     if pooling is None:
         return directory
@@ -144,24 +161,12 @@ def build_tiny_cross_encoder(
         max_length: the token limit saved (tokenizer ``model_max_length``), or None for the position limit.
     """
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
     scratch = directory / "hf" if layout == "sentence-transformers" else directory
-    scratch.mkdir(parents=True, exist_ok=True)
-    vocab_size = write_tokenizer(scratch)
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=hidden * 2,
-        max_position_embeddings=max_positions,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        num_labels=num_labels,
-        # at BERT's 0.02 every pair scores alike (the [CLS] vector hardly varies): spread them so rankings matter
-        initializer_range=0.2,
+    # at BERT's initializer_range 0.02 every pair scores alike (the [CLS] vector hardly varies): spread them
+    config = _bert_config(
+        scratch, seed, hidden, layers, heads, hidden * 2, max_positions, num_labels=num_labels, initializer_range=0.2
     )
     BertForSequenceClassification(config).eval().save_pretrained(str(scratch))
     if layout == "legacy":
