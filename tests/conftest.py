@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from smalldata import write_beir_dir, write_sts_file, write_texts_file
-from tinymodel import build_tiny_bert
+from tinymodel import build_tiny_bert, build_tiny_cross_encoder
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -31,24 +31,43 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ["EMBEDLAB_CACHE_DIR"] = old
 
 
-@pytest.fixture(scope="session")
-def make_tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """Factory: ``make_tiny_bert(**options)`` builds (once per distinct options) a tiny model dir."""
+def _built_once(
+    tmp_path_factory: pytest.TempPathFactory, build: Callable[..., Path], prefix: str
+) -> Callable[..., Path]:
+    """A factory that runs ``build(directory, **options)`` once per distinct options and reuses the directory."""
     built: dict[str, Path] = {}
 
     def make(**options: Any) -> Path:
         key = repr(sorted(options.items()))
         if key not in built:
-            built[key] = build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), **options)
+            built[key] = build(tmp_path_factory.mktemp(prefix), **options)
         return built[key]
 
     return make
 
 
 @pytest.fixture(scope="session")
+def make_tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Factory: ``make_tiny_bert(**options)`` builds (once per distinct options) a tiny model dir."""
+    return _built_once(tmp_path_factory, build_tiny_bert, "tiny-bert")
+
+
+@pytest.fixture(scope="session")
 def tiny_bert_dir(make_tiny_bert: Callable[..., Path]) -> Path:
     """A tiny BERT (hidden 32, 2 layers, mean pooling, normalised, max_seq_length 64)."""
     return make_tiny_bert()
+
+
+@pytest.fixture(scope="session")
+def make_tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Factory: ``make_tiny_cross_encoder(**options)`` builds (once per distinct options) a tiny cross-encoder dir."""
+    return _built_once(tmp_path_factory, build_tiny_cross_encoder, "tiny-ce")
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_dir(make_tiny_cross_encoder: Callable[..., Path]) -> Path:
+    """A tiny cross-encoder saved by sentence-transformers' CrossEncoder (one label, sigmoid, max_length 64)."""
+    return make_tiny_cross_encoder()
 
 
 @pytest.fixture(scope="session")

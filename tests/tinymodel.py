@@ -1,5 +1,7 @@
 """Build tiny random-weight BERT models on disk, in the sentence-transformers layout, for fast tests.
 
+Embedding models (:func:`build_tiny_bert`) and cross-encoders (:func:`build_tiny_cross_encoder`).
+
 The vocabulary is the special tokens, a few words, the letters a-z and their ``##`` continuations, so any
 lowercase ASCII text tokenises; a text of n one-letter words is exactly n tokens (+2 special tokens).
 """
@@ -7,7 +9,9 @@ lowercase ASCII text tokenises; a text of n one-letter words is exactly n tokens
 from __future__ import annotations
 
 import json
+import shutil
 import string
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,36 @@ _ST_POOLING = {
 }
 
 
+def _bert_config(
+    directory: Path,
+    seed: int,
+    hidden: int,
+    layers: int,
+    heads: int,
+    intermediate: int,
+    max_positions: int,
+    **extra: Any,
+) -> Any:
+    """Write the tokenizer into ``directory`` (created), seed torch, and return a dropout-free ``BertConfig``."""
+    import torch
+    from transformers import BertConfig
+
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab_size = write_tokenizer(directory)
+    torch.manual_seed(seed)
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
+        max_position_embeddings=max_positions,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        **extra,
+    )
+
+
 def build_tiny_bert(
     directory: Path,
     *,
@@ -74,22 +108,9 @@ def build_tiny_bert(
 
     ``pooling=None`` writes a plain Hugging Face model (no sentence-transformers files at all).
     """
-    import torch
-    from transformers import BertConfig, BertModel
+    from transformers import BertModel
 
-    directory.mkdir(parents=True, exist_ok=True)
-    vocab_size = write_tokenizer(directory)
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=intermediate,
-        max_position_embeddings=max_positions,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
+    config = _bert_config(directory, seed, hidden, layers, heads, intermediate, max_positions)
     BertModel(config).eval().save_pretrained(str(directory))
     if pooling is None:
         return directory
@@ -110,4 +131,61 @@ def build_tiny_bert(
         )
     meta: dict[str, Any] = {"prompts": prompts or {}, "default_prompt_name": default_prompt_name}
     (directory / "config_sentence_transformers.json").write_text(json.dumps(meta))
+    return directory
+
+
+def build_tiny_cross_encoder(
+    directory: Path,
+    *,
+    num_labels: int = 1,
+    activation: str | None = None,
+    max_length: int | None = 64,
+    layout: str = "sentence-transformers",
+    hidden: int = 32,
+    layers: int = 2,
+    heads: int = 2,
+    max_positions: int = 128,
+    seed: int = 0,
+) -> Path:
+    """Save a random-weight BertForSequenceClassification cross-encoder; return ``directory``.
+
+    ``layout="sentence-transformers"`` builds it with ``sentence_transformers.CrossEncoder`` and writes it with
+    ``CrossEncoder.save`` (modules.json, config_sentence_transformers.json with ``activation_fn``...).
+    ``layout="legacy"`` writes only the Hugging Face files, with the activation (if any) in config.json as
+    sentence-transformers 4 and 5 wrote it (``sentence_transformers.activation_fn``).
+
+    Args:
+        num_labels: logits per pair.
+        activation: a ``torch.nn`` activation class name saved with the model (``Tanh``, ``Identity``...),
+            or None for CrossEncoder's default (sigmoid for one label, identity for several).
+        max_length: the token limit saved (tokenizer ``model_max_length``), or None for the position limit.
+    """
+    import torch
+    from transformers import BertForSequenceClassification
+
+    scratch = directory / "hf" if layout == "sentence-transformers" else directory
+    # at BERT's initializer_range 0.02 every pair scores alike (the [CLS] vector hardly varies): spread them
+    config = _bert_config(
+        scratch, seed, hidden, layers, heads, hidden * 2, max_positions, num_labels=num_labels, initializer_range=0.2
+    )
+    BertForSequenceClassification(config).eval().save_pretrained(str(scratch))
+    if layout == "legacy":
+        if max_length is not None:
+            tokenizer_config = json.loads((scratch / "tokenizer_config.json").read_text())
+            tokenizer_config["model_max_length"] = max_length
+            (scratch / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+        if activation is not None:
+            saved = json.loads((scratch / "config.json").read_text())
+            path = f"torch.nn.modules.{'linear' if activation == 'Identity' else 'activation'}.{activation}"
+            saved["sentence_transformers"] = {"activation_fn": path, "version": "5.1.0"}
+            (scratch / "config.json").write_text(json.dumps(saved))
+        return directory
+    from sentence_transformers import CrossEncoder
+
+    activation_fn = getattr(torch.nn, activation)() if activation is not None else None
+    cross_encoder = CrossEncoder(str(scratch), device="cpu", max_length=max_length, activation_fn=activation_fn)
+    with warnings.catch_warnings():  # the model card runs a saved nn.Softmax, which warns that torch picks dim 1
+        warnings.filterwarnings("ignore", "Implicit dimension choice for softmax", UserWarning)
+        cross_encoder.save(str(directory))
+    shutil.rmtree(scratch)
     return directory

@@ -9,11 +9,13 @@ type. Only the HTTP layer turns these into status codes and only the CLI turns t
     ├── ConfigError                 a setting or option has an invalid value
     ├── ModelError
     │   ├── ModelNotFoundError      no local path, cache entry, package or hub download matched
-    │   └── ModelLoadError          files were found but could not be read or are inconsistent
+    │   ├── ModelLoadError          files were found but could not be read or are inconsistent
+    │   └── ModelKindError          an embedding model where a cross-encoder is expected, or the reverse
     ├── InputError                  the texts (or a file of texts) the caller gave are unusable
     │   ├── EmptyInputError         an empty list, or an empty / whitespace-only text
     │   ├── InputTypeError          an item that is not a string
     │   ├── InputTooLongError       a text over the token limit under the ``error`` policy
+    │   │   └── PairTooLongError    a (query, document) pair over the limit with ``truncate=False``
     │   ├── DataFileError           an input file that cannot be read or lacks the text field
     │   ├── RequestTooLargeError    a request over a size limit (body bytes, texts per request)
     │   └── UnknownModelError       a request names a model the server does not serve
@@ -52,6 +54,30 @@ class ModelLoadError(ModelError):
     """Model files were found but could not be read or are inconsistent."""
 
 
+class ModelKindError(ModelError):
+    """The model is of the other kind: a cross-encoder where an embedding model is expected, or the reverse.
+
+    Attributes:
+        model: the model's name.
+        kind: what it is (``embedding`` or ``cross-encoder``).
+        evidence: the file and field that say so.
+    """
+
+    def __init__(self, model: str, kind: str, evidence: str) -> None:
+        self.model = model
+        self.kind = kind
+        self.evidence = evidence
+        if kind == "cross-encoder":
+            what = "a cross-encoder (reranker), not an embedding model; load it with embedlab.load_reranker"
+        else:
+            what = "an embedding model, not a cross-encoder (reranker); load it with embedlab.load"
+        super().__init__(f"model {model} is {what} ({evidence})")
+
+    def __reduce__(self) -> tuple[type[ModelKindError], tuple[str, str, str]]:
+        """Pickle with the constructor's arguments."""
+        return (ModelKindError, (self.model, self.kind, self.evidence))
+
+
 class InputError(EmbedlabError):
     """The caller's texts are unusable."""
 
@@ -84,6 +110,22 @@ class InputTooLongError(InputError):
     def __reduce__(self) -> tuple[type[InputTooLongError], tuple[int, int, int, str]]:
         """Pickle with the constructor's arguments (worker processes send errors back to the driver)."""
         return (InputTooLongError, (self.index, self.n_tokens, self.limit, self.hint))
+
+
+class PairTooLongError(InputTooLongError):
+    """A (query, document) pair longer than the model's token limit while truncation is off."""
+
+    def __init__(self, index: int, n_tokens: int, limit: int) -> None:
+        super().__init__(index, n_tokens, limit)
+        self.args = (
+            f"pair {index} (the query with document {index}) has {n_tokens} tokens, over the limit of {limit} "
+            "tokens (use truncate=True to cut the longer text first, as sentence-transformers' CrossEncoder does, "
+            "or shorten the texts)",
+        )
+
+    def __reduce__(self) -> tuple[type[PairTooLongError], tuple[int, int, int]]:
+        """Pickle with the constructor's arguments."""
+        return (PairTooLongError, (self.index, self.n_tokens, self.limit))
 
 
 class DataFileError(InputError):

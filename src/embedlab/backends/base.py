@@ -1,7 +1,8 @@
 """The one small protocol every runtime backend implements.
 
-A backend turns a padded batch of token ids into token vectors. Tokenising, batching, pooling and
-normalising live in the engine, so every backend is measured on exactly the same work.
+A backend turns a padded batch of token ids into the model's output (its spec's ``output``): token vectors
+for an embedding model, the classification head's logits for a cross-encoder. Tokenising, batching,
+pooling, normalising and activations live in the engine, so every backend is measured on exactly the same work.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class EncodedBatch:
 
 @runtime_checkable
 class Backend(Protocol):
-    """A runtime that computes token vectors.
+    """A runtime that computes a model's output for padded batches.
 
     Attributes:
         name: the backend's registry name, e.g. ``torch`` or ``onnx``.
@@ -51,5 +52,6 @@ class Backend(Protocol):
     device: str
 
     def forward(self, batch: EncodedBatch) -> FloatArray:
-        """Token vectors of shape (batch, seq_len, hidden) float32 for a padded batch."""
+        """For a padded batch, float32: token vectors (batch, seq_len, hidden) of an embedding model, or
+        logits (batch, num_labels) of a cross-encoder."""
         ...

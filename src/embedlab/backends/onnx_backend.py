@@ -1,4 +1,5 @@
-"""ONNX Runtime backend: runs the exported transformer graph with ORT graph optimisations."""
+"""ONNX Runtime backend: runs the exported transformer graph (token vectors, or a cross-encoder's logits) with
+ORT graph optimisations."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from embedlab.arrays import FloatArray
 from embedlab.backends.base import EncodedBatch
 from embedlab.cpu import available_cores
 from embedlab.errors import BackendUnavailableError, InferenceError, ModelLoadError
-from embedlab.models.spec import ModelSpec
+from embedlab.models.spec import ModelFiles
 
 
 def _providers(device: str) -> list[str]:
@@ -56,7 +57,7 @@ class OnnxBackend:
     """Runs a model's exported ONNX graph with ONNX Runtime.
 
     Args:
-        spec: the model; its graph is exported once and cached (see :mod:`onnx_export`).
+        spec: the model; its graph (of the spec's ``output``) is exported once and cached (see :mod:`onnx_export`).
         device: ``cpu``, ``cuda`` or ``cuda:N`` (CUDA needs the onnxruntime-gpu package).
         threads: intra-op threads on CPU; default: the physical cores available to the process.
         graph: an explicit graph file to run instead of the cached export (e.g. a quantised one).
@@ -65,7 +66,7 @@ class OnnxBackend:
 
     def __init__(
         self,
-        spec: ModelSpec,
+        spec: ModelFiles,
         device: str = "cpu",
         threads: int | None = None,
         graph: Path | None = None,
@@ -83,6 +84,7 @@ class OnnxBackend:
         self.name = name
         self.device = device
         self.graph = graph
+        self.output = spec.output
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or available_cores()
@@ -110,7 +112,7 @@ class OnnxBackend:
         self._inputs = {i.name for i in self.session.get_inputs()}
 
     def forward(self, batch: EncodedBatch) -> FloatArray:
-        """Token vectors (batch, seq_len, hidden) float32 for a padded batch."""
+        """Token vectors (batch, seq_len, hidden), or logits (batch, num_labels), float32 for a padded batch."""
         feed: dict[str, np.ndarray] = {
             "input_ids": batch.input_ids,
             "attention_mask": batch.attention_mask,
@@ -119,7 +121,7 @@ class OnnxBackend:
             types = batch.token_type_ids
             feed["token_type_ids"] = types if types is not None else np.zeros_like(batch.input_ids)
         try:
-            (hidden,) = self.session.run(["token_embeddings"], feed)
+            (result,) = self.session.run([self.output], feed)
         except Exception as exc:
             raise InferenceError(f"ONNX Runtime failed on a batch of shape {batch.shape}: {exc}") from exc
-        return np.asarray(hidden, dtype=np.float32)
+        return np.asarray(result, dtype=np.float32)

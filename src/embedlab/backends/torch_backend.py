@@ -1,4 +1,5 @@
-"""PyTorch backend: transformers ``AutoModel`` in inference mode, fp32 or bf16, on CPU or CUDA."""
+"""PyTorch backend: transformers ``AutoModel`` (or ``AutoModelForSequenceClassification`` for a cross-encoder)
+in inference mode, fp32 or bf16, on CPU or CUDA."""
 
 from __future__ import annotations
 
@@ -11,25 +12,25 @@ from embedlab.arrays import FloatArray
 from embedlab.backends.base import EncodedBatch
 from embedlab.cpu import available_cores
 from embedlab.errors import BackendUnavailableError, InferenceError, ModelLoadError
-from embedlab.models.spec import ModelSpec
+from embedlab.models.spec import ModelFiles
 
 _DTYPES = ("float32", "bfloat16", "float16")
 
 
 class TorchBackend:
-    """Runs the model's transformer with PyTorch.
+    """Runs the model's transformer with PyTorch (with its classification head for a cross-encoder).
 
     Args:
-        spec: the model to load.
+        spec: the model to load; its ``output`` says which head.
         device: ``cpu``, ``cuda`` or ``cuda:N``.
         dtype: ``float32`` (exact), ``bfloat16`` or ``float16`` (the latter GPU only).
         threads: intra-op threads on CPU; default: the physical cores available to the process.
     """
 
-    def __init__(self, spec: ModelSpec, device: str = "cpu", dtype: str = "float32", threads: int | None = None):
+    def __init__(self, spec: ModelFiles, device: str = "cpu", dtype: str = "float32", threads: int | None = None):
         try:
             import torch
-            from transformers import AutoModel
+            from transformers import AutoModel, AutoModelForSequenceClassification
             from transformers.utils import logging as hf_logging
         except ImportError as exc:  # pragma: no cover - torch is a core dependency
             raise BackendUnavailableError("the torch backend needs PyTorch: pip install torch") from exc
@@ -47,15 +48,17 @@ class TorchBackend:
         self.name = "torch" if dtype == "float32" else f"torch-{'bf16' if dtype == 'bfloat16' else 'fp16'}"
         self.device = device
         self.dtype = dtype
+        self.output = spec.output
+        auto = AutoModelForSequenceClassification if spec.output == "logits" else AutoModel
         try:
-            model = AutoModel.from_pretrained(str(spec.path), dtype=getattr(torch, dtype))
+            model = auto.from_pretrained(str(spec.path), dtype=getattr(torch, dtype))
         except (OSError, ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"cannot load the transformer from {spec.path}: {exc}") from exc
         self.model: Any = model.eval().to(device)
         self._accepts_token_types = "token_type_ids" in inspect.signature(self.model.forward).parameters
 
     def forward(self, batch: EncodedBatch) -> FloatArray:
-        """Token vectors (batch, seq_len, hidden) float32 for a padded batch.
+        """Token vectors (batch, seq_len, hidden), or logits (batch, num_labels), float32 for a padded batch.
 
         PyTorch's intra-op thread count is one setting for the whole process: set back to this backend's
         when something else in the process (another model, another library) changed it.
@@ -71,7 +74,8 @@ class TorchBackend:
             feed["token_type_ids"] = torch.from_numpy(batch.token_type_ids).to(self.device)
         try:
             with torch.inference_mode():
-                hidden = self.model(**feed).last_hidden_state
+                out = self.model(**feed)
+                result = out.logits if self.output == "logits" else out.last_hidden_state
         except RuntimeError as exc:
             raise InferenceError(f"torch forward failed on a batch of shape {batch.shape}: {exc}") from exc
-        return np.asarray(hidden.float().cpu().numpy(), dtype=np.float32)
+        return np.asarray(result.float().cpu().numpy(), dtype=np.float32)

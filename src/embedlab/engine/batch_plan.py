@@ -2,17 +2,38 @@
 
 A batch's cost is ``batch_size × longest sequence`` padded tokens (what the model computes on).
 Sorting by length first keeps sequences of similar length together, so padding stays small.
+What one batch gives back is a :class:`BatchOutput`, whichever model ran it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from embedlab.arrays import FloatArray
 from embedlab.backends.base import EncodedBatch
 from embedlab.engine.tokenize import Segment
 from embedlab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    """One forward batch: one row per sequence, padded tokens computed, seconds in the model / after it.
+
+    Attributes:
+        pooled: (batch, width) float32 in the batch's order: an embedding model's pooled vectors
+            (width = hidden), or a cross-encoder's logits (width = num_labels).
+        padded_tokens: tokens the model computed on, padding included.
+        model_seconds: seconds in the backend's forward.
+        pool_seconds: seconds pooling the token vectors (0 for a cross-encoder).
+    """
+
+    pooled: FloatArray
+    padded_tokens: int
+    model_seconds: float
+    pool_seconds: float
 
 
 def plan_batches(

@@ -65,9 +65,23 @@ def cache_key(
         chunk_overlap: tokens shared by chunk windows; only meaningful (and only keyed) under ``chunk``.
     """
     overlap = str(chunk_overlap) if long_input == "chunk" else "-"
+    return _digest((CACHE_FORMAT, model_identity, prompt, str(max_tokens), long_input, overlap), text)
+
+
+def pair_key(model_identity: str, query: str, document: str, *, max_tokens: int, truncate: bool) -> bytes:
+    """The 32-byte key of one (query, document) pair of a cross-encoder: never equal to a text's :func:`cache_key`.
+
+    The batcher uses it to share a pair computed for two requests at once; rerank results are not cached.
+    """
+    policy = "truncate" if truncate else "error"
+    return _digest((CACHE_FORMAT, "pair", model_identity, str(max_tokens), policy, query), document)
+
+
+def _digest(parts: Sequence[str], text: str) -> bytes:
+    """SHA-256 of the length-prefixed ``parts``, then ``text``."""
     digest = hashlib.sha256()
-    for part in (CACHE_FORMAT, model_identity, prompt, str(max_tokens), long_input, overlap):
-        encoded = part.encode("utf-8")
+    for part in parts:
+        encoded = part.encode("utf-8", errors="surrogatepass")
         digest.update(len(encoded).to_bytes(8, "little"))
         digest.update(encoded)
     digest.update(text.encode("utf-8", errors="surrogatepass"))

@@ -27,7 +27,8 @@ import numpy.typing as npt
 
 from embedlab.arrays import FloatArray, IntArray
 from embedlab.backends.base import Backend
-from embedlab.engine.batch_plan import pad_segments, plan_batches
+from embedlab.engine.batch_plan import BatchOutput, pad_segments, plan_batches
+from embedlab.engine.cache import cache_key
 from embedlab.engine.calibration import Calibration
 from embedlab.engine.options import EmbedOptions, InputType, ResolvedOptions, resolve_options
 from embedlab.engine.postprocess import combine_windows, postprocess
@@ -46,16 +47,6 @@ from embedlab.models.spec import ModelSpec
 from embedlab.settings import EngineSettings, LongInputPolicy
 
 _NO_OPTIONS = EmbedOptions()
-
-
-@dataclass(frozen=True)
-class BatchOutput:
-    """One forward batch: pooled vectors (batch, hidden), padded tokens computed, seconds in model / pooling."""
-
-    pooled: FloatArray
-    padded_tokens: int
-    model_seconds: float
-    pool_seconds: float
 
 
 @dataclass
@@ -375,6 +366,23 @@ class Embedder:
         options = options or self.defaults
         combined = combine_windows(pooled, segments, n_texts)
         return postprocess(combined, options.dimensions, options.normalize, options.precision, options.ranges)
+
+    # -- what the server's dynamic batcher needs besides the stages (:class:`~embedlab.engine.serving.model.BatchModel`)
+
+    def warm_up_items(self) -> list[str]:
+        """A short text and one of the full token limit (the batcher's warm-up; the first is its health probe)."""
+        return ["warm up", " ".join(["warm"] * self.defaults.max_tokens)]
+
+    def item_key(self, identity: str, item: str, resolved: ResolvedOptions) -> bytes:
+        """The cache key of text ``item`` under ``resolved`` options (see :func:`~embedlab.engine.cache.cache_key`)."""
+        return cache_key(
+            identity,
+            item,
+            prompt=resolved.prompt,
+            max_tokens=resolved.max_tokens,
+            long_input=resolved.long_input,
+            chunk_overlap=resolved.chunk_overlap,
+        )
 
     def calibrate_ranges(self, texts: Sequence[str], **options: Any) -> FloatArray:
         """int8 / uint8 ranges measured on ``texts``: per dimension, the min and max of their float vectors.

@@ -19,7 +19,7 @@ import numpy as np
 
 from embedlab.arrays import IntArray
 from embedlab.errors import ConfigError, EmptyInputError, InputTooLongError, InputTypeError, ModelLoadError
-from embedlab.models.spec import ModelSpec
+from embedlab.models.spec import ModelFiles
 from embedlab.settings import LONG_INPUT_POLICIES, LongInputPolicy
 
 
@@ -61,7 +61,7 @@ class TokenizedTexts:
     truncated: list[bool]
 
 
-def load_tokenizer(spec: ModelSpec) -> Any:
+def load_tokenizer(spec: ModelFiles) -> Any:
     """The model's fast tokenizer (a ``tokenizers.Tokenizer``) with its padding and truncation off.
 
     Reads ``tokenizer.json`` directly when present; otherwise converts with transformers' fast tokenizer.
@@ -88,7 +88,7 @@ def load_tokenizer(spec: ModelSpec) -> Any:
     return tokenizer
 
 
-def find_pad_id(spec: ModelSpec, tokenizer: Any) -> int:
+def find_pad_id(spec: ModelFiles, tokenizer: Any) -> int:
     """The pad token id: from the tokenizer's special tokens map, else config.json, else 0.
 
     Padding positions are masked out, so the value only has to be a valid id.
@@ -109,26 +109,40 @@ def find_pad_id(spec: ModelSpec, tokenizer: Any) -> int:
     return int(config.get("pad_token_id") or 0)
 
 
-def validate_texts(texts: Any) -> list[str]:
+def validate_texts(texts: Any, items: str = "texts", item: str = "input") -> list[str]:
     """Check the caller's texts: a non-empty list of non-blank strings.
+
+    Args:
+        texts: what the caller gave.
+        items, item: how messages name the list and one of its texts (``documents`` / ``document``).
 
     Raises:
         InputTypeError: ``texts`` is not a list/tuple of strings (the message names the index).
         EmptyInputError: the list is empty, or a text is empty / whitespace only (names the index).
     """
     if isinstance(texts, str):
-        raise InputTypeError("texts must be a list of strings, not a single string (wrap it in a list)")
+        raise InputTypeError(f"{items} must be a list of strings, not a single string (wrap it in a list)")
     if not isinstance(texts, Sequence) and not hasattr(texts, "__iter__"):
-        raise InputTypeError(f"texts must be a list of strings, got {type(texts).__name__}")
-    items = list(texts)
-    if not items:
-        raise EmptyInputError("no texts given: the list is empty")
-    for index, text in enumerate(items):
-        if not isinstance(text, str):
-            raise InputTypeError(f"input {index} is a {type(text).__name__}, not a string")
-        if not text.strip():
-            raise EmptyInputError(f"input {index} is empty or whitespace only")
-    return items
+        raise InputTypeError(f"{items} must be a list of strings, got {type(texts).__name__}")
+    checked = list(texts)
+    if not checked:
+        raise EmptyInputError(f"no {items} given: the list is empty")
+    for index, text in enumerate(checked):
+        check_text(text, f"{item} {index}")
+    return checked
+
+
+def check_text(text: Any, name: str) -> str:
+    """``text`` if it is a non-blank string.
+
+    Raises:
+        InputTypeError: it is not a string. EmptyInputError: it is empty or whitespace only (the message says ``name``).
+    """
+    if not isinstance(text, str):
+        raise InputTypeError(f"{name} is a {type(text).__name__}, not a string")
+    if not text.strip():
+        raise EmptyInputError(f"{name} is empty or whitespace only")
+    return text
 
 
 def tokenize_texts(

@@ -4,16 +4,19 @@ Sentence-transformers files are honoured when present (``modules.json``, ``1_Poo
 ``sentence_bert_config.json``, the Normalize module, prompts in ``config_sentence_transformers.json``)
 so pooling, normalisation, max tokens and prompts match what the model's authors shipped. A plain
 Hugging Face model gets what sentence-transformers would give it: mean pooling, no normalisation.
+A cross-encoder is refused here (:class:`~embedlab.errors.ModelKindError`); its spec is
+:class:`~embedlab.models.cross_encoder.CrossEncoderSpec`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from embedlab.errors import ModelLoadError
+from embedlab.models.config_files import max_positions_of, read_config, read_json, read_optional, token_limit
+from embedlab.models.kind import require_kind
 from embedlab.models.resolve import ResolvedModel
 
 PoolingMode = Literal["mean", "cls", "max", "mean_sqrt_len", "weighted_mean", "last_token"]
@@ -35,8 +38,34 @@ _ST_POOLING_KEYS: dict[str, PoolingMode] = {
     "pooling_mode_lasttoken": "last_token",
 }
 _SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
-# Hugging Face uses huge sentinels for "no limit" in tokenizer_config.model_max_length.
-_NO_LIMIT = 1_000_000
+
+#: what a backend computes for a model: token vectors (batch, seq_len, hidden) of an embedding model's
+#: transformer, or the classification head's logits (batch, num_labels) of a cross-encoder
+ModelOutput = Literal["token_embeddings", "logits"]
+
+
+class ModelFiles(Protocol):
+    """What the runtimes and the tokenizer loader need of a model spec, whatever its kind."""
+
+    @property
+    def name(self) -> str:
+        """Canonical model name."""
+        ...
+
+    @property
+    def path(self) -> Path:
+        """Local directory of the model files."""
+        ...
+
+    @property
+    def tokenizer_file(self) -> Path | None:
+        """``tokenizer.json`` if the model ships one."""
+        ...
+
+    @property
+    def output(self) -> ModelOutput:
+        """What a backend's forward returns for this model."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -81,29 +110,29 @@ class ModelSpec:
     model_type: str = ""
     tokenizer_file: Path | None = None
 
+    @property
+    def output(self) -> ModelOutput:
+        """Backends compute the transformer's token vectors for an embedding model."""
+        return "token_embeddings"
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the spec (paths as strings)."""
-        out: dict[str, Any] = {}
-        for key, value in self.__dict__.items():
-            out[key] = str(value) if isinstance(value, Path) else value
-        return out
+        return spec_dict(self)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict | list):
-        raise ModelLoadError(f"{path} does not hold a JSON object")
-    return data  # type: ignore[return-value]
+def spec_dict(spec: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a spec dataclass's fields (paths as strings)."""
+    out: dict[str, Any] = {}
+    for key, value in spec.__dict__.items():
+        out[key] = str(value) if isinstance(value, Path) else value
+    return out
 
 
 def _read_modules(path: Path) -> list[dict[str, Any]] | None:
     modules_file = path / "modules.json"
     if not modules_file.is_file():
         return None
-    data: Any = _read_json(modules_file)
+    data: Any = read_json(modules_file)
     if not isinstance(data, list):
         raise ModelLoadError(f"{modules_file} should hold a list of modules")
     for module in data:
@@ -136,18 +165,17 @@ def read_spec(resolved: ResolvedModel) -> ModelSpec:
     """Read a :class:`ModelSpec` from a resolved model directory.
 
     Raises:
+        ModelKindError: the directory holds a cross-encoder.
         ModelLoadError: config.json is missing or unreadable, or the model uses a module embedlab
             cannot run.
     """
     path = resolved.path
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise ModelLoadError(f"{path} has no config.json")
-    config = _read_json(config_file)
+    config = read_config(path)
+    require_kind(path, resolved.name, "embedding")
     hidden = int(config.get("hidden_size") or config.get("d_model") or config.get("dim") or 0)
     if hidden <= 0:
-        raise ModelLoadError(f"{config_file} does not state hidden_size")
-    max_positions = int(config.get("max_position_embeddings") or config.get("n_positions") or 512)
+        raise ModelLoadError(f"{path / 'config.json'} does not state hidden_size")
+    max_positions = max_positions_of(config)
 
     modules = _read_modules(path)
     pooling: PoolingMode = "mean"
@@ -160,26 +188,11 @@ def read_spec(resolved: ResolvedModel) -> ModelSpec:
             if str(module.get("type", "")).endswith("Pooling"):
                 pooling_file = path / str(module.get("path", "1_Pooling")) / "config.json"
                 if pooling_file.is_file():
-                    pooling, include_prompt = _pooling_from_config(_read_json(pooling_file), pooling_file)
+                    pooling, include_prompt = _pooling_from_config(read_json(pooling_file), pooling_file)
 
-    tokenizer_config = path / "tokenizer_config.json"
-    tok_max = _NO_LIMIT
-    if tokenizer_config.is_file():
-        tok_max = int(_read_json(tokenizer_config).get("model_max_length") or _NO_LIMIT)
-    st_config = path / "sentence_bert_config.json"
-    max_tokens = 0
-    if st_config.is_file():
-        max_tokens = int(_read_json(st_config).get("max_seq_length") or 0)
-    if max_tokens <= 0:
-        max_tokens = min(max_positions, tok_max if tok_max < _NO_LIMIT else max_positions)
-
-    prompts: dict[str, str] = {}
-    default_prompt_name: str | None = None
-    st_meta = path / "config_sentence_transformers.json"
-    if st_meta.is_file():
-        meta = _read_json(st_meta)
-        prompts = {str(k): str(v) for k, v in (meta.get("prompts") or {}).items()}
-        default_prompt_name = meta.get("default_prompt_name") or None
+    meta = read_optional(path / "config_sentence_transformers.json")
+    prompts = {str(k): str(v) for k, v in (meta.get("prompts") or {}).items()}
+    default_prompt_name: str | None = meta.get("default_prompt_name") or None
 
     tokenizer_file = path / "tokenizer.json"
     return ModelSpec(
@@ -188,7 +201,7 @@ def read_spec(resolved: ResolvedModel) -> ModelSpec:
         source=resolved.source,
         dim=hidden,
         hidden_size=hidden,
-        max_tokens=max_tokens,
+        max_tokens=token_limit(path, config),
         max_position_embeddings=max_positions,
         pooling=pooling,
         include_prompt=include_prompt,

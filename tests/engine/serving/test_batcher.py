@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import embedlab
+from batching import Recorder, serve
 from embedlab.engine.cache import MemoryLRUCache
 from embedlab.engine.embedder import Embedder
 from embedlab.engine.options import EmbedOptions
@@ -40,29 +41,6 @@ def backend(tiny: Embedder) -> Iterator[FaultyBackend]:
     faulty.release()
 
 
-class Recorder:
-    """A BatcherObserver that keeps what it is told."""
-
-    def __init__(self) -> None:
-        self.batches: list[tuple[int, bool]] = []
-        self.cache: list[tuple[int, int, int]] = []
-        self.dropped = 0
-        self.restarts: list[str] = []
-
-    def on_batch(self, segments: int, real_tokens: int, padded_tokens: int, seconds: float, ok: bool) -> None:
-        assert padded_tokens >= real_tokens or not ok
-        self.batches.append((segments, ok))
-
-    def on_cache(self, hits: int, misses: int, joined: int) -> None:
-        self.cache.append((hits, misses, joined))
-
-    def on_dropped(self, segments: int) -> None:
-        self.dropped += segments
-
-    def on_restart(self, reason: str) -> None:
-        self.restarts.append(reason)
-
-
 def run_with(
     tiny: Embedder,
     backend: FaultyBackend,
@@ -74,18 +52,7 @@ def run_with(
     """Start a batcher over ``backend``, warm it up, run ``body``, stop it."""
     embedder = Embedder(tiny.spec, backend, tiny.tokenizer, tiny.settings)
     cache = MemoryLRUCache(cache_entries) if cache_entries else None
-    batcher = DynamicBatcher(embedder, BatcherSettings(**limits), cache=cache, observer=observer)
-    batcher.start()
-
-    async def main() -> None:
-        await batcher.warm_up()
-        await body(batcher)
-
-    try:
-        asyncio.run(main())
-    finally:
-        backend.release()
-        batcher.stop()
+    serve(embedder, body, backend=backend, cache=cache, observer=observer, **limits)
 
 
 async def until(batcher: DynamicBatcher, condition: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -1,10 +1,13 @@
 """The serving engine: dynamic batching of concurrent requests onto shared inference workers.
 
-Modules, in the order a request meets them:
+The batcher serves one model of either kind through :mod:`.model` (:class:`BatchModel`): an
+:class:`~embedlab.engine.embedder.Embedder` (``embed``) or a :class:`~embedlab.engine.rerank.Reranker`
+(``rerank``, ``predict``). Modules, in the order a request meets them:
 
+- :mod:`.model` — what the batcher needs of a model;
 - :mod:`.admission` — the gate that bounds requests in flight (429 + Retry-After beyond it);
-- :mod:`.jobs` — a text being computed (:class:`TextJob`), its queued segments, a request's claim,
-  and the in-flight table that de-duplicates texts requested twice at once;
+- :mod:`.jobs` — an item (a text, or a pair) being computed (:class:`TextJob`), its queued segments, a request's claim,
+  and the in-flight table that de-duplicates items requested twice at once;
 - :mod:`.queue` — the pure token-budget queue: enqueue, cancel, compact, assemble a batch;
 - :mod:`.workers` — inference worker threads by slot, and the watchdog that replaces a stuck or dead one;
 - :mod:`.bridge` — one asyncio future for many thread futures;
@@ -15,6 +18,7 @@ Modules, in the order a request meets them:
 
 from embedlab.engine.serving.batcher import DynamicBatcher, EmbedOutcome
 from embedlab.engine.serving.health import HealthStatus, WorkerHealth
+from embedlab.engine.serving.model import BatchModel
 from embedlab.engine.serving.observer import BatcherObserver
 
-__all__ = ["BatcherObserver", "DynamicBatcher", "EmbedOutcome", "HealthStatus", "WorkerHealth"]
+__all__ = ["BatchModel", "BatcherObserver", "DynamicBatcher", "EmbedOutcome", "HealthStatus", "WorkerHealth"]

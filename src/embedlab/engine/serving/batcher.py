@@ -1,19 +1,24 @@
 """Dynamic batching across requests: the stages of :mod:`embedlab.engine.serving` wired together.
 
-How a request flows (TEI / Infinity style)::
+The batcher serves one model through the :class:`~embedlab.engine.serving.model.BatchModel` protocol: an
+:class:`~embedlab.engine.embedder.Embedder` (requests: :meth:`DynamicBatcher.embed`) or a
+:class:`~embedlab.engine.rerank.Reranker` (requests: :meth:`DynamicBatcher.rerank` and
+:meth:`DynamicBatcher.predict`, whose items are (query, document) pairs). How a request flows
+(TEI / Infinity style)::
 
-    embed(texts, options)                          asyncio, in the server's event loop
+    embed(texts, options) / rerank(query, documents, ...)   asyncio, in the server's event loop
       └─ admission (AdmissionGate): requests in flight bounded → OverloadedError (429) beyond it
-      └─ Embedder.resolve(options): defaults and limits, once
-      └─ claim (a tokenizer thread; small requests inline): validate texts; look up the cache; join
-         texts already in flight (InflightTable); Embedder.prepare the rest into segments; enqueue
-         them (TokenBudgetQueue, bounded: OverloadedError when full)
+      └─ model.resolve(options): defaults and limits, once
+      └─ claim (a tokenizer thread; small requests inline): validate the items; look up the cache
+         (embeddings only); join items already in flight (InflightTable); model.prepare the rest into
+         segments; enqueue them (TokenBudgetQueue, bounded: OverloadedError when full)
     inference workers (WorkerPool: ``workers`` threads, one batch each at a time, sharing the model):
       └─ TokenBudgetQueue.assemble: the oldest waiting segment and its neighbours in length
-      └─ Embedder.encode(batch) → pooled rows; a text whose rows are all in → combine_windows →
+      └─ model.encode(batch) → one row per segment; an item whose rows are all in → combine_windows →
          its future completes (cached, waiting requests woken)
-    back in embed: wait for the request's texts (gather_thread_futures); postprocess once per request
-    (Matryoshka truncation, normalisation, precision: the cache holds float vectors) → vectors in the
+    back in the request: wait for its items (gather_thread_futures); finish once per request →
+    embed: Matryoshka truncation, normalisation, precision (the cache holds float vectors);
+    rerank / predict: the model's activation unless raw scores (per request), the ranking → in the
     caller's order
 
 Several workers run batches side by side on one shared model (ONNX Runtime sessions and torch modules
@@ -35,39 +40,61 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import numpy as np
 
 from embedlab.arrays import FloatArray
-from embedlab.engine.cache import CachedVector, VectorCache, cache_key, model_identity
+from embedlab.engine.cache import CachedVector, VectorCache, model_identity
 from embedlab.engine.embedder import Embedder
-from embedlab.engine.options import EmbedOptions, ResolvedOptions
+from embedlab.engine.options import EmbedOptions
+from embedlab.engine.pairs import rerank_pairs, validate_pairs
 from embedlab.engine.postprocess import combine_windows, postprocess
+from embedlab.engine.rerank import PairScores, Reranker, RerankOptions, RerankResult, check_top_n, ranked
 from embedlab.engine.serving.admission import AdmissionGate, DrainRate
 from embedlab.engine.serving.bridge import gather_thread_futures
 from embedlab.engine.serving.health import HealthProbe, HealthRecord, WorkerHealth, health_status
 from embedlab.engine.serving.jobs import TextJob, Ticket, attach_segments
+from embedlab.engine.serving.model import BatchModel
 from embedlab.engine.serving.observer import BatcherObserver, NullObserver
 from embedlab.engine.serving.queue import BatchLimits, TokenBudgetQueue
 from embedlab.engine.serving.registry import CLOSED, WorkRegistry
 from embedlab.engine.serving.workers import RunningBatch, WorkerPool
 from embedlab.engine.tokenize import validate_texts
 from embedlab.engine.vector_precision import EmbeddingArray
-from embedlab.errors import EmbedlabError, InferenceError, InputTooLongError, WorkerUnavailableError
+from embedlab.errors import (
+    ConfigError,
+    EmbedlabError,
+    InferenceError,
+    InputTooLongError,
+    ModelKindError,
+    WorkerUnavailableError,
+)
 from embedlab.models.resolve import model_fingerprint
 from embedlab.settings import BatcherSettings
 
 log = logging.getLogger(__name__)
 
+ModelT = TypeVar("ModelT", Embedder, Reranker)
+
 INLINE_MAX_TEXTS = 16  # requests this small are claimed in the event loop's thread ...
 INLINE_MAX_CHARS = 4096  # ... if their texts hold at most this many characters in all
 
 
-def _is_small(texts: Sequence[str]) -> bool:
-    """Whether claiming ``texts`` costs less than handing them to a thread (tens of µs)."""
-    if not isinstance(texts, list | tuple) or len(texts) > INLINE_MAX_TEXTS:
+def _is_small(items: Sequence[Any]) -> bool:
+    """Whether claiming ``items`` (texts, or pairs of texts) costs less than handing them to a thread (tens of µs)."""
+    if not isinstance(items, list | tuple) or len(items) > INLINE_MAX_TEXTS:
         return False
-    return sum(len(t) if isinstance(t, str) else INLINE_MAX_CHARS for t in texts) <= INLINE_MAX_CHARS
+    return sum(_chars(item) for item in items) <= INLINE_MAX_CHARS
+
+
+def _chars(item: Any) -> int:
+    """Characters of a text or a pair of texts (anything else counts as too many to claim inline)."""
+    if isinstance(item, str):
+        return len(item)
+    if isinstance(item, tuple | list) and all(isinstance(t, str) for t in item):
+        return sum(len(t) for t in item)
+    return INLINE_MAX_CHARS
 
 
 @dataclass(frozen=True)
@@ -95,32 +122,40 @@ class EmbedOutcome:
 
 
 class DynamicBatcher:
-    """Batches the texts of concurrent requests into token-budget batches for its inference workers.
+    """Batches the items of concurrent requests into token-budget batches for its inference workers.
 
     Args:
-        embedder: the loaded model; only the worker threads call ``encode`` (concurrently when
-            ``settings.workers`` > 1).
+        model: the loaded model, an :class:`Embedder` or a :class:`Reranker` (any
+            :class:`~embedlab.engine.serving.model.BatchModel`); only the worker threads call its ``encode``
+            (concurrently when ``settings.workers`` > 1).
         settings: limits and timeouts.
-        cache: an exact-match cache of combined vectors, or None for none.
+        cache: an exact-match cache of combined vectors (embedding models only), or None for none.
         observer: receives batch / cache / drop / restart events.
 
-    Use :meth:`start` (threads), then ``await`` :meth:`warm_up` (readiness), :meth:`embed` per request,
-    :meth:`check_health` for ``/health``, and :meth:`stop` at shutdown.
+    Use :meth:`start` (threads), then ``await`` :meth:`warm_up` (readiness), per request :meth:`embed`
+    (an embedding model) or :meth:`rerank` / :meth:`predict` (a cross-encoder), :meth:`check_health` for
+    ``/health``, and :meth:`stop` at shutdown.
+
+    Raises:
+        ConfigError: a cache given for a cross-encoder (rerank results are never cached, so a cache shared
+            with an embedding model's batcher can never mix the two).
     """
 
     def __init__(
         self,
-        embedder: Embedder,
+        model: BatchModel[Any, Any],
         settings: BatcherSettings | None = None,
         cache: VectorCache | None = None,
         observer: BatcherObserver | None = None,
     ):
-        self.embedder = embedder
+        if cache is not None and not isinstance(model, Embedder):
+            raise ConfigError(f"rerank results are not cached: give the batcher of {model.spec.name} no cache")
+        self.model = model
         self.settings = limits = settings or BatcherSettings()
         self.cache = cache
         self.observer: BatcherObserver = observer or NullObserver()
-        spec = embedder.spec
-        self.identity = model_identity(spec.name, model_fingerprint(spec.path), embedder.backend.name)
+        spec = model.spec
+        self.identity = model_identity(spec.name, model_fingerprint(spec.path), model.backend.name)
         batch_limits = BatchLimits(
             limits.max_batch_tokens,
             limits.max_batch_size,
@@ -163,15 +198,15 @@ class DynamicBatcher:
         self._pool.join_watchdog(timeout)
         self._claim_pool.shutdown(wait=False, cancel_futures=True)
 
-    async def warm_up(self, texts: Sequence[str] | None = None) -> None:
-        """Run a short and a full-length text through a worker, then report ready.
+    async def warm_up(self, items: Sequence[Any] | None = None) -> None:
+        """Run a short and a full-length item (the model's ``warm_up_items``) through a worker, then report ready.
 
         Raises:
             WorkerUnavailableError / InferenceError: the round trip failed (the server must not start).
         """
-        if texts is None:
-            texts = ["warm up", " ".join(["warm"] * self.embedder.defaults.max_tokens)]
-        await self._round_trip(list(texts), self.settings.inference_timeout_s * 2 + 30)
+        if items is None:
+            items = self.model.warm_up_items()
+        await self._round_trip(list(items), self.settings.inference_timeout_s * 2 + 30)
         self._record.ready = True
 
     @property
@@ -209,42 +244,129 @@ class DynamicBatcher:
         waits for are dropped before inference.
 
         Raises:
+            ModelKindError: the batcher serves a cross-encoder.
             OverloadedError: too many requests in flight, or the queue is full (429).
             WorkerUnavailableError: not ready, worker stuck or dead, or over ``request_timeout_s`` (503).
             InputError, ConfigError: bad texts or options (400).
             InferenceError: the backend failed on a batch holding these texts (500).
         """
+        embedder = self._served(Embedder, "embed texts")
         started = time.perf_counter()
         with self._gate.admit():
-            if not self._record.ready:
-                raise WorkerUnavailableError("the model is still warming up; retry shortly", retry_after=2)
-            resolved = self.embedder.resolve(options)
-            loop = asyncio.get_running_loop()
-            if _is_small(texts):  # cheaper here than a hop to the tokenizer thread and back
-                ticket = self._claim(texts, resolved)
-            else:
-                claimed = loop.run_in_executor(self._claim_pool, self._claim, texts, resolved)
-                try:
-                    ticket = await asyncio.shield(claimed)
-                except asyncio.CancelledError:
-                    claimed.add_done_callback(self._release_when_claimed)
-                    raise
-            try:
-                waiter = gather_thread_futures(loop, [job.future for _, job in ticket.jobs])
-                try:
-                    await asyncio.wait_for(waiter, self.settings.request_timeout_s)
-                except TimeoutError as exc:
-                    raise WorkerUnavailableError(
-                        f"request not done within {self.settings.request_timeout_s:g} s "
-                        f"({self._queue.live} segments queued); retry later",
-                        retry_after=self.retry_after(),
-                    ) from exc
-            finally:
-                self._work.release(ticket)
-            return self._outcome(ticket, resolved, started)
+            self._check_ready()
+            resolved = embedder.resolve(options)
+            ticket = await self._compute(texts, resolved, validate_texts)
+            entries, timings = self._entries(ticket, started)
+            combined = np.stack([e.vector for e in entries])
+            vectors = postprocess(
+                combined, resolved.dimensions, resolved.normalize, resolved.precision, resolved.ranges
+            )
+            tokens = [e.tokens for e in entries]
+            return EmbedOutcome(vectors=vectors, tokens=tokens, cache_hits=len(ticket.hits), timings=timings)
 
-    def _outcome(self, ticket: Ticket, resolved: ResolvedOptions, started: float) -> EmbedOutcome:
-        """The request's answer: its texts' vectors in order, postprocessed once, with its timings."""
+    async def rerank(
+        self,
+        query: str,
+        documents: Sequence[str],
+        *,
+        raw_scores: bool | None = None,
+        truncate: bool | None = None,
+        top_n: int | None = None,
+    ) -> RerankResult:
+        """Score each document against ``query`` with the other requests in flight, and rank them.
+
+        The same answer as :meth:`Reranker.rerank <embedlab.engine.rerank.Reranker.rerank>` in process
+        (arguments, defaults and errors alike); ``timings`` hold ``tokenize``, ``queue``, ``inference``, ``total``.
+
+        Raises:
+            ModelKindError: the batcher serves an embedding model.
+            ConfigError: bad options, or a model of several labels (it cannot rank; see :meth:`predict`).
+            OverloadedError, WorkerUnavailableError, InputError, InferenceError: as :meth:`embed`.
+        """
+        reranker = self._served(Reranker, "rerank")
+        check_top_n(top_n)
+        reranker.check_single_label()
+        options = RerankOptions.from_kwargs(raw_scores=raw_scores, truncate=truncate)
+        scores = await self._score(reranker, documents, lambda docs: rerank_pairs(query, docs), options)
+        return ranked(scores, top_n)
+
+    async def predict(
+        self, pairs: Sequence[tuple[str, str]], *, raw_scores: bool | None = None, truncate: bool | None = None
+    ) -> PairScores:
+        """Score (query, document) pairs with the other requests in flight, as ``CrossEncoder.predict`` does.
+
+        The same answer as :meth:`Reranker.predict <embedlab.engine.rerank.Reranker.predict>` in process:
+        scores (n_pairs,) for a one-label model, (n_pairs, num_labels) otherwise.
+
+        Raises:
+            ModelKindError: the batcher serves an embedding model.
+            ConfigError, OverloadedError, WorkerUnavailableError, InputError, InferenceError: as :meth:`rerank`.
+        """
+        reranker = self._served(Reranker, "score pairs")
+        options = RerankOptions.from_kwargs(raw_scores=raw_scores, truncate=truncate)
+        return await self._score(reranker, pairs, validate_pairs, options)
+
+    async def _score(
+        self, reranker: Reranker, items: Any, validate: Callable[[Any], list[Any]], options: RerankOptions
+    ) -> PairScores:
+        """One request of pairs: admitted, computed with the others, its rows' activation applied once."""
+        started = time.perf_counter()
+        with self._gate.admit():
+            self._check_ready()
+            resolved = reranker.resolve(options)
+            ticket = await self._compute(items, resolved, validate)
+            entries, timings = self._entries(ticket, started)
+            jobs = [job for _, job in ticket.jobs]  # never cached: every pair has its job, in pair order
+            return PairScores(
+                scores=reranker.score(np.stack([e.vector for e in entries]), resolved),
+                tokens=[e.tokens for e in entries],
+                input_tokens=[job.input_tokens for job in jobs],
+                truncated=[job.truncated for job in jobs],
+                timings=timings,
+            )
+
+    def _served(self, kind: type[ModelT], action: str) -> ModelT:
+        """The model if it is of the ``kind`` a request method needs, else :class:`ModelKindError`."""
+        if not isinstance(self.model, kind):
+            what = "cross-encoder" if isinstance(self.model, Reranker) else "embedding"
+            raise ModelKindError(self.model.spec.name, what, f"its batcher was asked to {action}")
+        return self.model
+
+    def _check_ready(self) -> None:
+        if not self._record.ready:
+            raise WorkerUnavailableError("the model is still warming up; retry shortly", retry_after=2)
+
+    async def _compute(self, items: Any, resolved: Any, validate: Callable[[Any], list[Any]]) -> Ticket:
+        """Claim the request's items (checked by ``validate``) and wait until every one is computed.
+
+        Cancelling the awaiting task releases the items; those nobody else waits for are dropped before inference.
+        """
+        loop = asyncio.get_running_loop()
+        if _is_small(items):  # cheaper here than a hop to the tokenizer thread and back
+            ticket = self._claim(items, resolved, validate)
+        else:
+            claimed = loop.run_in_executor(self._claim_pool, self._claim, items, resolved, validate)
+            try:
+                ticket = await asyncio.shield(claimed)
+            except asyncio.CancelledError:
+                claimed.add_done_callback(self._release_when_claimed)
+                raise
+        try:
+            waiter = gather_thread_futures(loop, [job.future for _, job in ticket.jobs])
+            try:
+                await asyncio.wait_for(waiter, self.settings.request_timeout_s)
+            except TimeoutError as exc:
+                raise WorkerUnavailableError(
+                    f"request not done within {self.settings.request_timeout_s:g} s "
+                    f"({self._queue.live} segments queued); retry later",
+                    retry_after=self.retry_after(),
+                ) from exc
+        finally:
+            self._work.release(ticket)
+        return ticket
+
+    def _entries(self, ticket: Ticket, started: float) -> tuple[list[CachedVector], dict[str, float]]:
+        """The request's rows (combined, before postprocessing) in the caller's order, and its timings."""
         entries: list[CachedVector | None] = [None] * ticket.n_texts
         for index, entry in ticket.hits.items():
             entries[index] = entry
@@ -255,43 +377,30 @@ class DynamicBatcher:
             if job.started_at is not None:
                 queue_s = max(queue_s, job.started_at - job.enqueued_at)
             batches.update(job.batch_seconds)
-        combined = np.stack([e.vector for e in entries if e is not None])
-        vectors = postprocess(combined, resolved.dimensions, resolved.normalize, resolved.precision, resolved.ranges)
         timings = {
             "tokenize": ticket.tokenize_seconds,
             "queue": queue_s,
             "inference": float(sum(batches.values())),
             "total": time.perf_counter() - started,
         }
-        tokens = [e.tokens for e in entries if e is not None]
-        return EmbedOutcome(vectors=vectors, tokens=tokens, cache_hits=len(ticket.hits), timings=timings)
+        return [e for e in entries if e is not None], timings
 
-    def _claim(self, texts: Sequence[str], resolved: ResolvedOptions) -> Ticket:
-        """The claim step: validate, cache look-up, join in-flight texts, tokenise and enqueue the rest."""
+    def _claim(self, items: Any, resolved: Any, validate: Callable[[Any], list[Any]]) -> Ticket:
+        """The claim step: validate, cache look-up, join in-flight items, tokenise and enqueue the rest."""
         t0 = time.perf_counter()
-        items = validate_texts(texts)
-        ticket = Ticket(n_texts=len(items))
-        keys = [
-            cache_key(
-                self.identity,
-                text,
-                prompt=resolved.prompt,
-                max_tokens=resolved.max_tokens,
-                long_input=resolved.long_input,
-                chunk_overlap=resolved.chunk_overlap,
-            )
-            for text in items
-        ]
+        checked = validate(items)
+        ticket = Ticket(n_texts=len(checked))
+        keys = [self.model.item_key(self.identity, item, resolved) for item in checked]
         found = self.cache.get_many(keys) if self.cache is not None else [None] * len(keys)
         new_jobs = self._work.claim(ticket, keys, found)
         self.observer.on_cache(len(ticket.hits), len(new_jobs), len(ticket.jobs) - len(new_jobs))
         if new_jobs:
             try:
-                self._tokenize_and_enqueue(items, new_jobs, resolved)
+                self._tokenize_and_enqueue(checked, new_jobs, resolved)
             except BaseException as exc:
                 error: BaseException = exc
                 if isinstance(exc, InputTooLongError):  # name the caller's index, not the index among misses
-                    error = InputTooLongError(new_jobs[exc.index][0], exc.n_tokens, exc.limit)
+                    error = type(exc)(new_jobs[exc.index][0], exc.n_tokens, exc.limit)
                 failure = error if isinstance(error, Exception) else WorkerUnavailableError("request abandoned")
                 self._work.fail([job for _, job in new_jobs], failure)
                 self._work.release(ticket)
@@ -301,12 +410,17 @@ class DynamicBatcher:
         ticket.tokenize_seconds = time.perf_counter() - t0
         return ticket
 
-    def _tokenize_and_enqueue(
-        self, items: list[str], new_jobs: list[tuple[int, TextJob]], resolved: ResolvedOptions
-    ) -> None:
-        tokenized = self.embedder.prepare([items[index] for index, _ in new_jobs], resolved)
+    def _tokenize_and_enqueue(self, items: list[Any], new_jobs: list[tuple[int, TextJob]], resolved: Any) -> None:
+        tokenized = self.model.prepare([items[index] for index, _ in new_jobs], resolved)
         jobs = [job for _, job in new_jobs]
-        self._work.enqueue(attach_segments(jobs, tokenized.segments, tokenized.tokens), jobs, time.monotonic())
+        work = attach_segments(
+            jobs,
+            tokenized.segments,
+            tokenized.tokens,
+            input_tokens=tokenized.input_tokens,
+            truncated=tokenized.truncated,
+        )
+        self._work.enqueue(work, jobs, time.monotonic())
 
     def _release_when_claimed(self, claimed: asyncio.Future[Ticket]) -> None:
         if not claimed.cancelled() and claimed.exception() is None:
@@ -320,7 +434,7 @@ class DynamicBatcher:
         t0 = time.monotonic()
         error: EmbedlabError | None = None
         try:
-            out = self.embedder.encode(segments)
+            out = self.model.encode(segments)
         except EmbedlabError as exc:
             error = exc
         except Exception as exc:
@@ -345,7 +459,7 @@ class DynamicBatcher:
         self._store_rows(running, out.pooled, seconds)
 
     def _store_rows(self, running: RunningBatch, pooled: FloatArray, seconds: float) -> None:
-        """Store a batch's pooled rows; combine, cache and deliver every text whose rows are all in."""
+        """Store a batch's rows; combine, cache and deliver every item whose rows are all in."""
         finished = self._work.store_rows(running.items, pooled, running.batch_id, seconds)
         if not finished:
             return
@@ -396,13 +510,13 @@ class DynamicBatcher:
         return await self._probe.check()
 
     async def _probe_round_trip(self) -> None:
-        await self._round_trip(["health check"], self.settings.inference_timeout_s + 1.0)
+        await self._round_trip(self.model.warm_up_items()[:1], self.settings.inference_timeout_s + 1.0)
 
-    async def _round_trip(self, texts: list[str], timeout: float) -> None:
-        """Texts through the queue and a worker, bypassing admission, cache and de-duplication."""
+    async def _round_trip(self, items: list[Any], timeout: float) -> None:
+        """Items through the queue and a worker, bypassing admission, cache and de-duplication."""
         loop = asyncio.get_running_loop()
-        tokenized = await loop.run_in_executor(self._claim_pool, self.embedder.prepare, texts)
-        jobs = [TextJob(None) for _ in texts]
+        tokenized = await loop.run_in_executor(self._claim_pool, self.model.prepare, items, self.model.defaults)
+        jobs = [TextJob(None) for _ in items]
         work = attach_segments(jobs, tokenized.segments, tokenized.tokens)
         self._work.enqueue(work, jobs, time.monotonic(), bounded=False)
         try:

@@ -1,7 +1,9 @@
-"""The units of work of the dynamic batcher: a text being computed, its queued segments, a request's claim.
+"""The units of work of the dynamic batcher: an item being computed, its queued segments, a request's claim.
 
-- :class:`TextJob`: one distinct text (under one set of options) being computed: its segments, the
-  pooled rows that come back for them, and the future every request for that text waits on.
+An item is what a request lists: a text for an embedding model, a (query, document) pair for a cross-encoder.
+
+- :class:`TextJob`: one distinct item (under one set of options) being computed: its segments, the
+  rows that come back for them (pooled vectors, or logits), and the future every request for it waits on.
 - :class:`WorkItem`: one segment of one job, as it waits in the queue.
 - :class:`Ticket`: one request's claim: cache hits by text index, and the jobs it waits for.
 - :class:`InflightTable`: jobs being computed, by cache key, so that a second request for the same
@@ -22,16 +24,18 @@ from embedlab.engine.tokenize import Segment
 
 
 class TextJob:
-    """One text being computed.
+    """One item (a text, or a pair) being computed.
 
     Attributes:
         key: its cache key, or None for work that is neither cached nor shared (warm-up, probes).
-        future: completes with the text's :class:`CachedVector` (combined, before postprocessing), or fails.
+        future: completes with the item's :class:`CachedVector` (its combined row, before postprocessing), or fails.
         segments: its windows, each with ``text_index`` 0 (so they combine on their own).
-        rows: the pooled row (hidden,) of each segment once computed, else None.
+        rows: the row (width,) of each segment once computed, else None.
         remaining: segments not computed yet.
         queued: segments still waiting in the queue (0 once all are taken or the job is cancelled).
-        tokens: tokens embedded for the text (special tokens included).
+        tokens: tokens run for the item (special tokens included).
+        input_tokens: its full length before any truncation.
+        truncated: whether tokens were cut off.
         refs: requests waiting for it.
         cancelled: nobody waits any more, or it failed: its queued segments are skipped.
         enqueued_at: monotonic time its segments entered the queue.
@@ -44,6 +48,7 @@ class TextJob:
         "cancelled",
         "enqueued_at",
         "future",
+        "input_tokens",
         "key",
         "queued",
         "refs",
@@ -52,6 +57,7 @@ class TextJob:
         "segments",
         "started_at",
         "tokens",
+        "truncated",
     )
 
     def __init__(self, key: bytes | None) -> None:
@@ -62,6 +68,8 @@ class TextJob:
         self.remaining = 0
         self.queued = 0
         self.tokens = 0
+        self.input_tokens = 0
+        self.truncated = False
         self.refs = 1
         self.cancelled = False
         self.enqueued_at = 0.0
@@ -97,21 +105,34 @@ class Ticket:
     released: bool = False
 
 
-def attach_segments(jobs: Sequence[TextJob], segments: Sequence[Segment], tokens: Sequence[int]) -> list[WorkItem]:
+def attach_segments(
+    jobs: Sequence[TextJob],
+    segments: Sequence[Segment],
+    tokens: Sequence[int],
+    *,
+    input_tokens: Sequence[int] | None = None,
+    truncated: Sequence[bool] | None = None,
+) -> list[WorkItem]:
     """Give each job its segments and return their work items, in segment order.
 
     Args:
         jobs: the jobs of one tokenised call; ``segments[i].text_index`` indexes into it.
         segments: the call's segments (a chunked text has several).
-        tokens: tokens embedded per text, as the tokenizer counted them.
+        tokens: tokens run per item, as the tokenizer counted them.
+        input_tokens: per item, its full length before truncation (default: ``tokens``).
+        truncated: per item, whether it was cut (default: none was).
     """
     items: list[WorkItem] = []
     for segment in segments:
         job = jobs[segment.text_index]
         items.append(WorkItem(job, len(job.segments), segment, len(segment.ids)))
         job.segments.append(replace(segment, text_index=0))
-    for job, count in zip(jobs, tokens, strict=True):
+    full = tokens if input_tokens is None else input_tokens
+    cut = [False] * len(jobs) if truncated is None else truncated
+    for job, count, length, was_cut in zip(jobs, tokens, full, cut, strict=True):
         job.tokens = count
+        job.input_tokens = length
+        job.truncated = was_cut
         job.rows = [None] * len(job.segments)
         job.remaining = len(job.segments)
     return items
