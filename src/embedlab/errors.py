@@ -115,17 +115,21 @@ class InputTooLongError(InputError):
 class PairTooLongError(InputTooLongError):
     """A (query, document) pair longer than the model's token limit while truncation is off."""
 
-    def __init__(self, index: int, n_tokens: int, limit: int) -> None:
-        super().__init__(index, n_tokens, limit)
+    DEFAULT_HINT = (
+        "use truncate=True to cut the longer text first, as sentence-transformers' CrossEncoder does, "
+        "or shorten the texts"
+    )
+
+    def __init__(self, index: int, n_tokens: int, limit: int, hint: str | None = None) -> None:
+        super().__init__(index, n_tokens, limit, hint)
         self.args = (
             f"pair {index} (the query with document {index}) has {n_tokens} tokens, over the limit of {limit} "
-            "tokens (use truncate=True to cut the longer text first, as sentence-transformers' CrossEncoder does, "
-            "or shorten the texts)",
+            f"tokens ({self.hint})",
         )
 
-    def __reduce__(self) -> tuple[type[PairTooLongError], tuple[int, int, int]]:
+    def __reduce__(self) -> tuple[type[InputTooLongError], tuple[int, int, int, str]]:
         """Pickle with the constructor's arguments."""
-        return (PairTooLongError, (self.index, self.n_tokens, self.limit))
+        return (PairTooLongError, (self.index, self.n_tokens, self.limit, self.hint))
 
 
 class DataFileError(InputError):
