@@ -370,8 +370,14 @@ class Embedder:
     # -- what the server's dynamic batcher needs besides the stages (:class:`~embedlab.engine.serving.model.BatchModel`)
 
     def warm_up_items(self) -> list[str]:
-        """A short text and one of the full token limit (the batcher's warm-up; the first is its health probe)."""
-        return ["warm up", " ".join(["warm"] * self.defaults.max_tokens)]
+        """A short text and one of as many tokens as the limit allows, the default prompt and special tokens
+        included (the batcher's warm-up; the first is its health probe). Never over the limit, so a server whose
+        policy is ``error`` starts too."""
+        prompt = self.defaults.prompt
+        one, two = (int(n) for n in self.count_tokens([prompt + "warm", prompt + "warm warm"]))
+        per_word = max(1, two - one)
+        words = max(1, (self.defaults.max_tokens - (one - per_word)) // per_word)
+        return ["warm up", " ".join(["warm"] * words)]
 
     def item_key(self, identity: str, item: str, resolved: ResolvedOptions) -> bytes:
         """The cache key of text ``item`` under ``resolved`` options (see :func:`~embedlab.engine.cache.cache_key`)."""

@@ -365,3 +365,22 @@ def test_settings_are_checked() -> None:
         BatcherSettings(max_batch_size=0)
     with pytest.raises(ConfigError, match="inference_timeout_s"):
         BatcherSettings(inference_timeout_s=0)
+
+
+@pytest.mark.parametrize("prompt_name", [None, "query"])
+def test_warm_up_fits_the_limit_so_the_error_policy_starts(
+    make_tiny_bert: Callable[..., Path], prompt_name: str | None
+) -> None:
+    """The full-length warm-up text is as long as the limit allows and never over it (it was max_tokens words)."""
+    path = make_tiny_bert(prompts={"query": "query : "}, max_seq_length=32)
+    model = embedlab.load(str(path), backend="torch", long_input="error", prompt_name=prompt_name)
+    short, full = model.warm_up_items()
+    tokens = model.embed_with_report([full]).tokens[0]
+    assert model.defaults.max_tokens - 4 < tokens <= model.defaults.max_tokens == 32  # a tiny "warm" is 4 tokens
+
+    async def body(batcher: DynamicBatcher) -> None:
+        assert batcher.ready
+        outcome = await batcher.embed([short, full], EmbedOptions())
+        assert outcome.tokens[1] == tokens
+
+    serve(model, body)
