@@ -13,7 +13,8 @@ import pytest
 import embedlab
 from embedlab.eval.beir import load_beir
 from embedlab.eval.report import EvalReport
-from embedlab.eval.sts import evaluate_sts, load_sts
+from embedlab.eval.retrieval import evaluate_retrieval_by_precision
+from embedlab.eval.sts import evaluate_sts, evaluate_sts_by_precision, load_sts
 
 # nDCG@10 of this slice, measured with the torch backend (ONNX gives the same to 1e-6)
 REFERENCE_NDCG = 0.9815
@@ -49,3 +50,30 @@ def test_scifact_slice(scifact_slice_report: EvalReport) -> None:
     assert report.details["truncated_texts"] > 0  # SciFact abstracts run past 256 tokens
     assert report.details["query_prompt"] is None  # all-MiniLM-L6-v2 ships no prompts
     assert report.metrics["recall_at_100"] == 1.0  # every document of the slice is retrieved
+
+
+@pytest.mark.slow
+def test_scifact_slice_per_precision(
+    default_model: embedlab.Embedder, scifact_slice: Path, scifact_slice_report: EvalReport
+) -> None:
+    rows = evaluate_retrieval_by_precision(
+        default_model, load_beir(scifact_slice), precisions=["float32", "int8", "binary"], corpus_chunk_size=32
+    )
+    assert rows[0].metrics == scifact_slice_report.metrics  # the float32 row is the plain evaluation
+    # measured with the torch backend: int8 ties float32 on this slice, bits lose a little
+    assert [row.score for row in rows[1:]] == [pytest.approx(0.9815, abs=0.005), pytest.approx(0.9715, abs=0.005)]
+    assert [row.details["bytes_per_vector"] for row in rows] == [1536, 384, 48]
+    (rescored,) = evaluate_retrieval_by_precision(
+        default_model, load_beir(scifact_slice), precisions=["binary"], rescore=100, corpus_chunk_size=32
+    )
+    assert rescored.config == "precision=binary,rescore=100"
+    assert rescored.metrics["recall_at_100"] == 1.0  # 49 documents: all of them are rescored
+
+
+@pytest.mark.slow
+def test_sts_first_100_pairs_per_precision(default_model: embedlab.Embedder, shared_data: Path) -> None:
+    data = load_sts(shared_data / "stsbenchmark" / "sts-test.csv").head(100)
+    rows = evaluate_sts_by_precision(default_model, data, precisions=["float32", "int8", "binary"])
+    # measured with the torch backend; float32 is test_sts_on_the_first_100_pairs' figure
+    expected = [0.9336, 0.9338, 0.9232]
+    assert [row.score for row in rows] == [pytest.approx(value, abs=0.005) for value in expected]

@@ -51,6 +51,7 @@ import numpy.typing as npt
 from embedlab.arrays import Float64Array, FloatArray, IntArray
 from embedlab.engine.vector_precision import PRECISIONS, EmbeddingArray, Precision, check_precision, dequantize
 from embedlab.errors import ConfigError
+from embedlab.models.pooling import l2_normalize
 
 #: precisions whose first-pass candidates can be rescored with the float32 query (sentence-transformers'
 #: "corpus precision is not float32"; float16 is searched as a float store)
@@ -129,11 +130,6 @@ def hamming_distances(query_codes: EmbeddingArray, doc_codes: EmbeddingArray, pr
     return np.rint((bits - agreement) / 2).astype(np.int64)
 
 
-def _unit_rows(vectors: FloatArray) -> FloatArray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
-
-
 def first_pass_scores(
     query_codes: EmbeddingArray,
     doc_codes: EmbeddingArray,
@@ -155,7 +151,7 @@ def first_pass_scores(
     if precision == "float32":
         return cast(FloatArray, query_codes @ doc_codes.T)
     if precision == "float16":
-        return _unit_rows(query_codes.astype(np.float32)) @ _unit_rows(doc_codes.astype(np.float32)).T
+        return l2_normalize(query_codes.astype(np.float32)) @ l2_normalize(doc_codes.astype(np.float32)).T
     if precision in BIT_PRECISIONS:
         agreement, bits = _bit_agreement(query_codes, doc_codes, precision)
         return ((agreement - bits) / 2).astype(np.float32)
