@@ -162,3 +162,12 @@ def test_model_flags_replace_what_the_settings_serve() -> None:
     assert two.model is None and [m.model for m in two.models] == ["a/x", "b/y"]
     with pytest.raises(ConfigError, match="invalid settings: model_aliases and a list of models are both given"):
         ServerSettings(model_aliases=["m"]).with_models(["a/x", "b/y"])
+
+
+def test_the_model_list_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDLAB_MODELS", '["a/x", {"model": "b/y", "workers": 1}]')
+    monkeypatch.setenv("EMBEDLAB_MAX_TOKENS", "100")
+    first, second = load_settings(ServerSettings).per_model()
+    assert (first.model, first.workers, first.max_tokens) == ("a/x", None, 100)
+    assert (second.model, second.workers, second.max_tokens) == ("b/y", 1, 100)
+    assert first.models == second.models == []

@@ -157,7 +157,8 @@ class ServerSettings(EngineSettings):
         """
         if not self.models:
             return [self]
-        shared = {name: getattr(self, name) for name in type(self).model_fields if name != "models"}
+        shared = {name: getattr(self, name) for name in type(self).model_fields}
+        shared["models"] = []  # given, so that validating does not read EMBEDLAB_MODELS from the environment again
         out = []
         for index, entry in enumerate(self.models):
             values = {**shared, **entry.model_dump(exclude_none=True)}

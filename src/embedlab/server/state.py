@@ -18,7 +18,6 @@ from embedlab.server.errors import RequestSchemaError
 from embedlab.server.int8_ranges import CalibrationRanges
 from embedlab.server.memory_share import ModelMemory
 from embedlab.server.metrics import ModelMetrics, ServerMetrics
-from embedlab.server.model_names import accepted_names_of
 from embedlab.server.settings import ServerSettings
 
 #: what kind of model a server serves; it picks the main route that ``POST /`` answers with
@@ -107,9 +106,3 @@ class ServerState:
             names = ", ".join(sorted(self._by_name))
             raise UnknownModelError(f"model {requested!r} is not served here; use one of: {names}")
         return model
-
-
-def served_names(settings: ServerSettings, spec_name: str) -> tuple[str, frozenset[str]]:
-    """(the name reported in responses, every name a request's ``model`` may use) for a model served alone."""
-    names = accepted_names_of(settings, spec_name)
-    return names.served, names.all_names
