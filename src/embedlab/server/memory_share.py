@@ -18,6 +18,7 @@ from typing import TypeVar
 from embedlab.inspect.memory import rss_bytes, trim_heap
 
 T = TypeVar("T")
+__all__ = ["METHOD", "ModelMemory", "measure_growth", "resident_bytes", "rss_bytes"]
 
 METHOD = (
     "RSS growth of the process (VmRSS after malloc_trim) while each model loaded and warmed up at start, "

@@ -27,7 +27,7 @@ from embedlab.server.dashboard import dashboard_html
 from embedlab.server.errors import RequestSchemaError, UnsupportedMediaTypeError, error_response
 from embedlab.server.int8_ranges import default_ranges_info
 from embedlab.server.memory_share import METHOD as MEMORY_METHOD
-from embedlab.server.memory_share import resident_bytes
+from embedlab.server.memory_share import rss_bytes
 from embedlab.server.metrics import MODEL_SCOPE_KEY
 from embedlab.server.schemas import (
     EmbeddingsRequest,
@@ -462,7 +462,7 @@ async def info(request: Request) -> Response:
         },
         "precisions": list(PRECISIONS),
         "memory": {
-            "rss_bytes": await asyncio.to_thread(resident_bytes),
+            "rss_bytes": rss_bytes(),  # read as is: trimming the heap on every /info poll would cost the allocator
             "rss_before_models_bytes": state.rss_before_models,
             "method": MEMORY_METHOD,
         },
