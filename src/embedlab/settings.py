@@ -215,5 +215,14 @@ def load_settings(
             return settings_class.model_validate(values)
         return settings_class(**values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid settings: {problems}") from exc
+        raise ConfigError(f"invalid settings: {describe_validation_error(exc)}") from exc
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Every problem of ``exc`` on one line: ``field: message``, or the message alone for a check of the whole."""
+    problems = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        where = ".".join(map(str, error["loc"]))
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)

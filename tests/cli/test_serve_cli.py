@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -75,7 +76,7 @@ def test_serve_with_no_arguments_serves_the_default_model_without_torch(tmp_path
             texts = ["serving offline", "no torch in this process"]
             answer = client.post("/v1/embeddings", json={"input": texts})
             assert answer.status_code == 200
-            info = client.get("/info").json()
+            info = client.get("/info").json()["models"][0]
         assert info["model"] == embedlab.DEFAULT_MODEL
         assert info["backend_auto"] is not None and info["backend"] == info["backend_auto"]["chosen"]
         vectors = np.asarray([d["embedding"] for d in answer.json()["data"]], dtype=np.float32)
@@ -128,3 +129,68 @@ def test_an_unreadable_int8_calibration_file_is_an_error_message(
     with pytest.raises(SystemExit) as exit_:
         main(tiny)
     assert exit_.value.code == 2 and "int8 calibration needs at least 2 texts, found 1" in capsys.readouterr().err
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_repeated_model_flags_serve_each_model(tiny_bert_dir: Path, make_tiny_bert: Any) -> None:
+    other = make_tiny_bert(seed=1)
+    port = free_port()
+    command = [sys.executable, "-m", "embedlab", "serve", "--model", str(tiny_bert_dir), "--model", str(other)]
+    server = subprocess.Popen(
+        [*command, "--backend", "torch", "--port", str(port), "--log-level", "warning"],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "the server did not become healthy"
+                time.sleep(0.2)
+            served = [m["model"] for m in client.get("/info").json()["models"]]
+            assert served == [str(tiny_bert_dir.resolve()), str(other.resolve())]
+            for directory in (tiny_bert_dir, other):
+                answer = client.post("/v1/embeddings", json={"input": ["a cat"], "model": directory.name})
+                assert answer.status_code == 200 and answer.json()["model"] == str(directory.resolve())
+                expected = embedlab.load(str(directory), backend="torch").embed(["a cat"])
+                np.testing.assert_allclose([answer.json()["data"][0]["embedding"]], expected, atol=1e-5)
+            assert client.post("/v1/embeddings", json={"input": ["a cat"]}).status_code == 400
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+
+
+def test_two_models_under_one_name_are_an_error_message(
+    capsys: pytest.CaptureFixture[str], tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--model", str(tiny_bert_dir), "--model", str(tiny_bert_dir), "--port", "0"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert f"two models answer to the name '{tiny_bert_dir}'" in err and "\n" not in err
+    config = tmp_path / "serve.json"
+    models = [{"model": "a/x", "model_aliases": ["shared"]}, {"model": "b/y", "served_model_name": "shared"}]
+    config.write_text(json.dumps({"models": models}))
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--config", str(config), "--port", "0"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "two models answer to the name 'shared' ('a/x' and 'shared')" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--model", "a/x", "--model", "b/y", "--served-model-name", "m", "--port", "0"])
+    assert exit_.value.code == 2
+    assert "served_model_name and a list of models are both given" in capsys.readouterr().err

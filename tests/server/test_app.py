@@ -76,7 +76,7 @@ def test_a_burst_of_2000_requests_gets_answers_or_429_and_the_server_stays_healt
         request_timeout_s=120,
     )
     with live_server(create_app(settings, embedder=embedder)) as server:
-        batcher = server.state.batcher
+        batcher = server.state.models[0].batcher
         rss_before = rss_mb()
 
         async def burst() -> list[RawAnswer]:
@@ -123,7 +123,9 @@ def test_a_failing_worker_answers_500_then_recovers(faulty_embedder: tuple[Embed
         assert client.get("/health").status_code == 200  # a probe through the worker proved it again
         assert client.post("/v1/embeddings", json={"input": ["boom"]}).status_code == 200
         assert "embedlab_batches_failed_total" in client.get("/metrics").text
-        failed_batches = server.state.metrics.registry.get_sample_value("embedlab_batches_failed_total")
+        failed_batches = server.state.metrics.registry.get_sample_value(
+            "embedlab_batches_failed_total", {"model": "tiny"}
+        )
         assert failed_batches is not None and failed_batches >= 1
 
 
@@ -148,7 +150,7 @@ def test_a_hung_worker_answers_503_within_the_timeout_then_recovers(
         answer = client.post("/v1/embeddings", json={"input": ["hang"]})
         assert answer.status_code == 200
         np.testing.assert_allclose(answer.json()["data"][0]["embedding"], embedder.embed(["hang"])[0], atol=1e-5)
-        assert 'embedlab_worker_restarts_total{reason="stuck"}' in client.get("/metrics").text
+        assert 'embedlab_worker_restarts_total{model="tiny",reason="stuck"}' in client.get("/metrics").text
 
 
 def test_texts_of_a_client_that_disconnected_never_reach_the_model(
@@ -160,7 +162,7 @@ def test_texts_of_a_client_that_disconnected_never_reach_the_model(
         live_server(create_app(settings, embedder=embedder)) as server,
         httpx.Client(base_url=server.url, timeout=30) as client,
     ):
-        batcher = server.state.batcher
+        batcher = server.state.models[0].batcher
         backend.hold()
         calls = backend.calls
 
@@ -188,7 +190,7 @@ def test_texts_of_a_client_that_disconnected_never_reach_the_model(
         assert result and result[0].status_code == 200
         never = embedder.tokenizer.encode("z z z").ids
         assert never not in backend.sequences()
-        assert "embedlab_dropped_segments_total 1.0" in client.get("/metrics").text
+        assert 'embedlab_dropped_segments_total{model="tiny"} 1.0' in client.get("/metrics").text
 
 
 def test_the_persistent_cache_survives_a_restart(
@@ -263,5 +265,6 @@ def test_oversized_client_batches_are_split_server_side(tiny_embedder: Embedder,
         body = answer.json()
         got = [d["embedding"] for d in body["data"]] if path == "/v1/embeddings" else body
         np.testing.assert_allclose(np.asarray(got, dtype=np.float32), tiny_embedder.embed(texts), atol=1e-5)
-        batches = http.app.state.server.metrics.registry.get_sample_value("embedlab_batch_segments_count")  # type: ignore[attr-defined]
+        registry = http.app.state.server.metrics.registry  # type: ignore[attr-defined]
+        batches = registry.get_sample_value("embedlab_batch_segments_count", {"model": "tiny"})
         assert batches is not None and batches > 300 / 32

@@ -37,7 +37,8 @@ def close(got: Any, expected: Any) -> None:
 
 def token_id_inputs(server: LiveServer) -> float:
     """Inputs the server received as token ids so far (from its own Prometheus counter)."""
-    value = server.state.metrics.registry.get_sample_value("embedlab_inputs_total", {"kind": "token_ids"})
+    labels = {"model": DEFAULT_MODEL, "kind": "token_ids"}
+    value = server.state.metrics.registry.get_sample_value("embedlab_inputs_total", labels)
     return float(value or 0.0)
 
 

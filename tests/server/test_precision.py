@@ -122,7 +122,7 @@ def test_binary_of_fewer_dimensions_packs_into_ceil_d_over_8_bytes(client: httpx
 def test_calibration_file_sets_int8_ranges_per_dimensions_and_normalize(
     calibrated: httpx.Client, tiny_embedder: Embedder, calibration_file: Path
 ) -> None:
-    info = calibrated.get("/info").json()
+    info = calibrated.get("/info").json()["models"][0]
     assert info["int8_ranges"] == {
         "source": "calibration",
         "path": str(calibration_file),
@@ -144,8 +144,9 @@ def test_calibration_file_sets_int8_ranges_per_dimensions_and_normalize(
 
 def test_default_ranges_are_reported_and_refuse_unnormalised_int8(client: httpx.Client) -> None:
     info = client.get("/info").json()
-    assert info["int8_ranges"] == {"source": "default", "range": [-1.0, 1.0]}
-    assert info["precisions"] == list(PRECISIONS) and info["defaults"]["precision"] == "float32"
+    model = info["models"][0]
+    assert model["int8_ranges"] == {"source": "default", "range": [-1.0, 1.0]}
+    assert info["precisions"] == list(PRECISIONS) and model["defaults"]["precision"] == "float32"
     refused = client.post("/v1/embeddings", json={"input": TEXTS, "precision": "int8", "normalize": False})
     assert refused.status_code == 400
     assert "--int8-calibration-texts" in refused.json()["error"]["message"]

@@ -117,31 +117,36 @@ def test_models_info_and_metrics(client: httpx.Client, tiny_embedder: Embedder) 
     models = client.get("/v1/models").json()
     assert models["object"] == "list" and models["data"][0]["id"] == "tiny"
     assert {m["id"] for m in models["data"]} >= {"tiny", tiny_embedder.spec.name}
+    assert {m["root"] for m in models["data"]} == {"tiny"}
     info = client.get("/info").json()
-    assert info["model"] == "tiny" and info["backend"] == "torch" and info["ready"] is True
-    assert info["spec"]["dim"] == tiny_embedder.dim and info["limits"]["max_client_batch"] == 2048
-    assert info["limits"]["max_tokens_per_input"] == tiny_embedder.spec.max_tokens
-    assert info["workers"] == ServerSettings().worker_layout()[0]
-    assert info["threads_per_worker"] == tiny_embedder.settings.threads
+    assert info["ready"] is True and info["limits"]["max_client_batch"] == 2048 and len(info["models"]) == 1
+    model = info["models"][0]
+    assert model["model"] == "tiny" and model["backend"] == "torch" and model["ready"] is True
+    assert model["spec"]["dim"] == tiny_embedder.dim
+    assert model["limits"]["max_tokens_per_input"] == tiny_embedder.spec.max_tokens
+    assert model["workers"] == ServerSettings().worker_layout()[0]
+    assert model["threads_per_worker"] == tiny_embedder.settings.threads
+    assert model["memory"]["load_rss_bytes"] is None  # loaded by the test, not by the server
     client.post("/v1/embeddings", json={"input": ["metrics please"]})
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
     for name in (
-        'embedlab_requests_total{route="/v1/embeddings",status="200"}',
-        "embedlab_queue_segments",
-        "embedlab_batch_segments_bucket",
-        "embedlab_batch_tokens_bucket",
-        "embedlab_batch_seconds_bucket",
-        'embedlab_request_latency_seconds_bucket{le="0.001",stage="queue"}',
-        'embedlab_request_latency_seconds_count{stage="inference"}',
-        'embedlab_cache_lookups_total{result="hit"}',
-        'embedlab_cache_lookups_total{result="miss"}',
+        'embedlab_requests_total{model="tiny",route="/v1/embeddings",status="200"}',
+        'embedlab_queue_segments{model="tiny"}',
+        'embedlab_batch_segments_bucket{le="1.0",model="tiny"}',
+        'embedlab_batch_tokens_bucket{le="16.0",model="tiny"}',
+        'embedlab_batch_seconds_bucket{le="0.001",model="tiny"}',
+        'embedlab_request_latency_seconds_bucket{le="0.001",model="tiny",stage="queue"}',
+        'embedlab_request_latency_seconds_count{model="tiny",stage="inference"}',
+        'embedlab_cache_lookups_total{model="tiny",result="hit"}',
+        'embedlab_cache_lookups_total{model="tiny",result="miss"}',
     ):
         assert name in text, name
     samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("embedlab_batch_s"))
-    assert samples["embedlab_batch_seconds_count"] == samples["embedlab_batch_segments_count"]
-    assert float(samples["embedlab_batch_seconds_sum"]) > 0
+    label = '{model="tiny"}'
+    assert samples[f"embedlab_batch_seconds_count{label}"] == samples[f"embedlab_batch_segments_count{label}"]
+    assert float(samples['embedlab_batch_seconds_sum{model="tiny"}']) > 0
     health = client.get("/health")
     assert health.status_code == 200 and health.json()["status"] == "ok"
 

@@ -33,7 +33,8 @@ def client(tiny_server: LiveServer) -> Iterator[httpx.Client]:
 
 
 def truncated_total(server: LiveServer) -> float:
-    return float(server.state.metrics.registry.get_sample_value("embedlab_truncated_texts_total") or 0.0)
+    registry = server.state.metrics.registry
+    return float(registry.get_sample_value("embedlab_truncated_texts_total", {"model": "tiny"}) or 0.0)
 
 
 def test_twenty_thousand_words_are_cut_and_say_so(

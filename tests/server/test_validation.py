@@ -45,9 +45,11 @@ WRONG_VALUES: dict[tuple[type[BaseModel], str], tuple[Any, str]] = {
     (TeiEmbedRequest, "dimensions"): (0, "got 0"),
     (TeiEmbedRequest, "precision"): ("int4", '"int4"'),
     (TeiEmbedRequest, "encoding_format"): ("hex", '"hex"'),
+    (TeiEmbedRequest, "model"): ("gpt-nope", "'gpt-nope'"),
     (TokenizeRequest, "inputs"): ([], "empty list"),
     (TokenizeRequest, "input"): ([], "empty list"),
     (TokenizeRequest, "prompt_name"): ("nope", "'nope'"),
+    (TokenizeRequest, "model"): ("gpt-nope", "'gpt-nope'"),
 }
 #: fields where every value of the right type is valid
 ANY_VALUE_OF_ITS_TYPE: set[tuple[type[BaseModel], str]] = {

@@ -1,4 +1,4 @@
-"""``embedlab serve``: an OpenAI-compatible embedding server (uvicorn) for one model."""
+"""``embedlab serve``: an OpenAI-compatible embedding server (uvicorn) for one model or several."""
 
 from __future__ import annotations
 
@@ -9,13 +9,20 @@ from typing import Annotated
 import typer
 
 from embedlab.cli.help import HelpCommand
-from embedlab.cli.options import ConfigOpt, DeviceOpt, ModelOpt
+from embedlab.cli.options import ConfigOpt, DeviceOpt
 from embedlab.errors import ConfigError
 from embedlab.settings import load_settings
 
 
 def serve(
-    model: ModelOpt = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Local directory or Hugging Face name (default: all-MiniLM-L6-v2); repeat it to serve several models",
+        ),
+    ] = None,
     backend: Annotated[
         str | None, typer.Option(help="onnx, torch or torch-bf16 (default: onnx, torch if onnx is unavailable)")
     ] = None,
@@ -80,7 +87,8 @@ def serve(
     """Serve a model over HTTP: OpenAI /v1/embeddings, TEI /embed, /tokenize, /health, /metrics, a dashboard at /.
 
     With no options it serves the default model offline on http://127.0.0.1:8000. Every option is also an
-    environment variable EMBEDLAB_<OPTION> and a key of the --config file.
+    environment variable EMBEDLAB_<OPTION> and a key of the --config file. `--model A --model B` serves
+    both (requests pick one by `model`); per-model options go in the --config file's `models` list.
     """
     try:
         import uvicorn
@@ -92,7 +100,6 @@ def serve(
     settings = load_settings(
         ServerSettings,
         config,
-        model=model,
         backend=backend,
         device=device,
         threads=threads,
@@ -119,6 +126,8 @@ def serve(
         int8_calibration_texts=int8_calibration_texts,
         log_level=log_level,
     )
+    if model:
+        settings = settings.with_models(model)
     if ray is not None:
         from embedlab.distributed.ray_serve import run_serve
 

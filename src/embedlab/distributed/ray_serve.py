@@ -34,11 +34,13 @@ def build_replica_app(settings: Any, cache_url: str | None) -> Any:
         return create_app(settings)
     from embedlab.distributed.redis_cache import RedisVectorCache
 
-    app = create_app(settings.model_copy(update={"cache_entries": 0, "cache_path": None}))
-    state = app.state.server
-    cache = RedisVectorCache(cache_url, state.embedder.spec.hidden_size)
-    state.batcher.cache = cache
-    state.cache = cache
+    no_local = {"cache_entries": None, "cache_path": None}
+    models = [entry.model_copy(update=no_local) for entry in settings.models]
+    app = create_app(settings.model_copy(update={"cache_entries": 0, "cache_path": None, "models": models}))
+    for model in app.state.server.models:  # one Redis cache per served model: its keys hold the model's identity
+        cache = RedisVectorCache(cache_url, model.embedder.spec.hidden_size)
+        model.batcher.cache = cache
+        model.cache = cache
     return app
 
 

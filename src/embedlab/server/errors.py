@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from starlette.responses import Response
@@ -120,13 +121,17 @@ def rule_for(error: BaseException) -> ErrorRule:
     return _FALLBACK
 
 
-def error_response(error: BaseException, param: str | None = None) -> Response:
-    """An OpenAI-shaped JSON error answer for ``error``, with ``Retry-After`` / ``WWW-Authenticate`` as due."""
+def error_response(error: BaseException, param: str | None = None, extra: dict[str, Any] | None = None) -> Response:
+    """An OpenAI-shaped JSON error answer for ``error``, with ``Retry-After`` / ``WWW-Authenticate`` as due.
+
+    ``extra``: more top-level keys of the body beside ``error`` (``/health`` lists each model's state).
+    """
     rule = rule_for(error)
     message = str(error) if isinstance(error, EmbedlabError) else "internal server error"
     if param is None and isinstance(error, RequestSchemaError):
         param = error.param
-    body = {"error": {"message": message, "type": rule.type, "param": param, "code": rule.code}}
+    body: dict[str, Any] = {"error": {"message": message, "type": rule.type, "param": param, "code": rule.code}}
+    body.update(extra or {})
     headers: dict[str, str] = {}
     if isinstance(error, ServiceError):
         headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))

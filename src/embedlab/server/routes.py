@@ -26,6 +26,9 @@ from embedlab.errors import ConfigError, InputTooLongError, RequestTooLargeError
 from embedlab.server.dashboard import dashboard_html
 from embedlab.server.errors import RequestSchemaError, UnsupportedMediaTypeError, error_response
 from embedlab.server.int8_ranges import default_ranges_info
+from embedlab.server.memory_share import METHOD as MEMORY_METHOD
+from embedlab.server.memory_share import rss_bytes
+from embedlab.server.metrics import MODEL_SCOPE_KEY
 from embedlab.server.schemas import (
     EmbeddingsRequest,
     ParsedInput,
@@ -34,7 +37,7 @@ from embedlab.server.schemas import (
     check_batch_size,
     validate_body,
 )
-from embedlab.server.state import ModelKind, ServerState
+from embedlab.server.state import ModelKind, ServedModel, ServerState
 from embedlab.server.tokenids import decode_token_ids
 from embedlab.server.truncation import HEADER as TRUNCATED_HEADER
 from embedlab.server.truncation import count_truncated_async, too_long_hint
@@ -66,6 +69,13 @@ class ClientGone(Exception):
 def _state(request: Request) -> ServerState:
     state: ServerState = request.app.state.server
     return state
+
+
+def _served(request: Request, requested: str | None) -> ServedModel:
+    """The model a request names (:meth:`ServerState.model_for`), noted in its scope for the metrics' label."""
+    model = _state(request).model_for(requested)
+    request.scope[MODEL_SCOPE_KEY] = model.name
+    return model
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -158,30 +168,30 @@ def _long_input(truncate: bool | None, long_input: LongInputPolicy | None) -> Lo
     return implied
 
 
-async def _texts_of(state: ServerState, parsed: ParsedInput) -> list[str]:
+async def _texts_of(model: ServedModel, parsed: ParsedInput) -> list[str]:
     if parsed.texts is not None:
-        state.metrics.inputs.labels("text").inc(len(parsed.texts))
+        model.metrics.on_inputs("text", len(parsed.texts))
         return parsed.texts
-    state.metrics.inputs.labels("token_ids").inc(len(parsed))
+    model.metrics.on_inputs("token_ids", len(parsed))
     ids = parsed.token_ids or []
     if sum(len(row) for row in ids) <= TOKEN_IDS_INLINE:
         return decode_token_ids(ids)
     return await asyncio.to_thread(decode_token_ids, ids)
 
 
-def _resolve_request(state: ServerState, options: EmbedOptions) -> tuple[EmbedOptions, ResolvedOptions]:
-    """``options`` with the calibration file's ranges for an ``int8`` / ``uint8`` request, when the server has them,
+def _resolve_request(model: ServedModel, options: EmbedOptions) -> tuple[EmbedOptions, ResolvedOptions]:
+    """``options`` with the calibration file's ranges for an ``int8`` / ``uint8`` request, when the model has them,
     and the request's resolved options (what its texts are tokenised and cut with).
 
     Raises:
         ConfigError: int8 / uint8 of vectors that are not normalised, on a server without a calibration
             file (the default [-1, 1] only fits normalised vectors); bad options, as the engine resolves them.
     """
-    resolved = state.embedder.resolve(replace(options, precision=None))
+    resolved = model.embedder.resolve(replace(options, precision=None))
     if options.precision not in ("int8", "uint8"):
         return options, resolved
-    if state.int8_ranges is not None:
-        ranges = state.int8_ranges.ranges_for(resolved.dimensions, resolved.normalize)
+    if model.int8_ranges is not None:
+        ranges = model.int8_ranges.ranges_for(resolved.dimensions, resolved.normalize)
         return replace(options, ranges=ranges), resolved
     if not resolved.normalize:
         raise ConfigError(
@@ -203,21 +213,22 @@ class Embedded:
         return {**_timing_headers(self.outcome), TRUNCATED_HEADER: str(self.truncated)}
 
 
-async def _embed(request: Request, texts: list[str], options: EmbedOptions, too_long_hint: str) -> Embedded:
-    """Embed ``texts`` for a request; a text over the limit under ``error`` raises with ``too_long_hint``.
+async def _embed(
+    request: Request, model: ServedModel, texts: list[str], options: EmbedOptions, too_long_hint: str
+) -> Embedded:
+    """Embed ``texts`` with ``model``; a text over the limit under ``error`` raises with ``too_long_hint``.
 
     Raises:
         InputTooLongError: naming the input and what the client can do, in the route's field names.
         ClientGone: the client left first.
     """
-    state = _state(request)
-    options, resolved = _resolve_request(state, options)
+    options, resolved = _resolve_request(model, options)
     try:
-        outcome = await run_unless_client_leaves(request, state.batcher.embed(texts, options))
+        outcome = await run_unless_client_leaves(request, model.batcher.embed(texts, options))
     except InputTooLongError as exc:
         raise InputTooLongError(exc.index, exc.n_tokens, exc.limit, too_long_hint) from exc
-    truncated = await count_truncated_async(state.embedder, texts, outcome.tokens, resolved)
-    state.metrics.observe_embedding(outcome.timings, len(texts), outcome.total_tokens, truncated)
+    truncated = await count_truncated_async(model.embedder, texts, outcome.tokens, resolved)
+    model.metrics.observe_embedding(outcome.timings, len(texts), outcome.total_tokens, truncated)
     return Embedded(outcome, truncated)
 
 
@@ -240,7 +251,7 @@ async def _create_embeddings(request: Request) -> Response:
         settings = state.settings
         raw = await read_json_body(request, settings.max_payload_bytes)
         body = validate_body(EmbeddingsRequest, raw, allow_unknown=not settings.reject_unknown_fields)
-        state.check_model(body.model)
+        model = _served(request, body.model)
         parsed: ParsedInput = body.input
         check_batch_size(len(parsed), settings.max_client_batch)
         options = EmbedOptions(
@@ -251,9 +262,9 @@ async def _create_embeddings(request: Request) -> Response:
             normalize=body.normalize,
             precision=body.precision,
         )
-        texts = await _texts_of(state, parsed)
+        texts = await _texts_of(model, parsed)
         hint = too_long_hint(body.truncate, body.long_input, has_long_input=True)
-        embedded = await _embed(request, texts, options, hint)
+        embedded = await _embed(request, model, texts, options, hint)
     except ClientGone:
         return Response(status_code=499)
     vectors = embedded.outcome.vectors
@@ -263,7 +274,7 @@ async def _create_embeddings(request: Request) -> Response:
     answer = {
         "object": "list",
         "data": data,
-        "model": state.served_name,
+        "model": model.name,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "truncated_inputs": embedded.truncated},
     }
     return _json(answer, headers=embedded.headers())
@@ -289,14 +300,18 @@ router.add_api_route(
 
 @router.post("/embed", summary="Embed (text-embeddings-inference style)", response_class=Response)
 async def tei_embed(request: Request) -> Response:
-    """TEI's ``{"inputs": str | [str], ...}`` (:class:`TeiEmbedRequest`) → ``[[number]]``, or ``[str]`` in base64."""
+    """TEI's ``{"inputs": str | [str], ...}`` (:class:`TeiEmbedRequest`) → ``[[number]]``, or ``[str]`` in base64.
+
+    The optional ``model`` (an extension: TEI serves one model) picks the model when several are served.
+    """
     try:
         state = _state(request)
         raw = await read_json_body(request, state.settings.max_payload_bytes)
         body = validate_body(TeiEmbedRequest, raw, allow_unknown=not state.settings.reject_unknown_fields)
+        model = _served(request, body.model)
         texts = [body.inputs] if isinstance(body.inputs, str) else list(body.inputs)
         check_batch_size(len(texts), state.settings.max_client_batch, "inputs")
-        state.metrics.inputs.labels("text").inc(len(texts))
+        model.metrics.on_inputs("text", len(texts))
         options = EmbedOptions(
             long_input=_long_input(body.truncate, None),
             prompt_name=body.prompt_name,
@@ -304,7 +319,9 @@ async def tei_embed(request: Request) -> Response:
             normalize=body.normalize,
             precision=body.precision,
         )
-        embedded = await _embed(request, texts, options, too_long_hint(body.truncate, None, has_long_input=False))
+        embedded = await _embed(
+            request, model, texts, options, too_long_hint(body.truncate, None, has_long_input=False)
+        )
     except ClientGone:
         return Response(status_code=499)
     vectors = embedded.outcome.vectors
@@ -329,10 +346,11 @@ async def main_route(request: Request) -> Response:
 
 @router.post("/tokenize", summary="Tokenize with the model's tokenizer", response_class=Response)
 async def tokenize(request: Request) -> Response:
-    """``{"inputs": str | [str], "add_special_tokens", "prompt_name"}`` → per input, its tokens with offsets."""
+    """``{"inputs": str | [str], "add_special_tokens", "prompt_name", "model"}`` → per input, its tokens, offsets."""
     state = _state(request)
     raw = await read_json_body(request, state.settings.max_payload_bytes)
     body = validate_body(TokenizeRequest, raw, allow_unknown=not state.settings.reject_unknown_fields)
+    model = _served(request, body.model)
     if body.inputs is not None and body.input is not None:
         raise RequestSchemaError("give the texts to tokenize in 'inputs' or in 'input', not both", "input")
     field, given = ("input", body.input) if body.input is not None else ("inputs", body.inputs)
@@ -340,7 +358,7 @@ async def tokenize(request: Request) -> Response:
         raise RequestSchemaError("field 'inputs' is required: the texts to tokenize", "inputs")
     texts = [given] if isinstance(given, str) else list(given)
     check_batch_size(len(texts), state.settings.max_client_batch, field)
-    embedder = state.embedder
+    embedder = model.embedder
     prefix = embedder.resolve(prompt_name=body.prompt_name).prompt if body.prompt_name is not None else ""
     encodings = await asyncio.to_thread(
         embedder.tokenizer.encode_batch, [prefix + t for t in texts], add_special_tokens=body.add_special_tokens
@@ -366,44 +384,45 @@ async def tokenize(request: Request) -> Response:
     return _json(answer)
 
 
-@router.get("/v1/models", summary="The served model (OpenAI API)", response_class=Response)
+@router.get("/v1/models", summary="The served models (OpenAI API)", response_class=Response)
 async def list_models(request: Request) -> Response:
-    """The served model first, then its aliases, as OpenAI model objects."""
+    """Every served model in load order, each followed by its aliases, as OpenAI model objects.
+
+    ``root`` (an extension, as vLLM's) is the served name of the model a name reaches.
+    """
     state = _state(request)
-    names = [state.served_name, *sorted(state.accepted_names - {state.served_name})]
-    data = [{"id": name, "object": "model", "created": int(state.started_at), "owned_by": "embedlab"} for name in names]
+    created = int(state.started_at)
+    data = [
+        {"id": name, "object": "model", "created": created, "owned_by": "embedlab", "root": model.name}
+        for model in state.models
+        for name in (model.name, *model.aliases)
+    ]
     return _json({"object": "list", "data": data})
 
 
-@router.get("/info", summary="Model card, limits and runtime", response_class=Response)
-async def info(request: Request) -> Response:
-    """The model's spec, the backend, the limits in force and the cache."""
-    state = _state(request)
-    settings = state.settings
-    embedder = state.embedder
-    spec = embedder.spec.to_dict()
-    answer = {
-        "model": state.served_name,
-        "aliases": sorted(state.accepted_names - {state.served_name}),
-        "spec": spec,
+def _model_info(model: ServedModel) -> dict[str, Any]:
+    """One served model's part of ``/info``: spec, runtime, limits, defaults, cache and memory share."""
+    embedder = model.embedder
+    limits = model.batcher.settings
+    return {
+        "model": model.name,
+        "aliases": model.aliases,
+        "kind": model.kind,
+        "spec": embedder.spec.to_dict(),
         "backend": embedder.backend.name,
         "backend_auto": embedder.calibration.summary() if embedder.calibration is not None else None,
         "device": embedder.backend.device,
-        "workers": state.batcher.settings.workers,
+        "workers": limits.workers,
         "threads_per_worker": embedder.settings.threads,
-        "version": __version__,
-        "ready": state.batcher.ready,
-        "uptime_s": round(time.time() - state.started_at, 3),
+        "ready": model.batcher.ready,
         "limits": {
-            "max_payload_bytes": settings.max_payload_bytes,
-            "max_client_batch": settings.max_client_batch,
             "max_tokens_per_input": embedder.defaults.max_tokens,
-            "max_batch_tokens": state.batcher.settings.max_batch_tokens,
-            "max_batch_size": state.batcher.settings.max_batch_size,
-            "max_concurrent_requests": state.batcher.settings.max_concurrent_requests,
-            "max_queue_segments": state.batcher.settings.max_queue_segments,
-            "request_timeout_s": state.batcher.settings.request_timeout_s,
-            "inference_timeout_s": state.batcher.settings.inference_timeout_s,
+            "max_batch_tokens": limits.max_batch_tokens,
+            "max_batch_size": limits.max_batch_size,
+            "max_concurrent_requests": limits.max_concurrent_requests,
+            "max_queue_segments": limits.max_queue_segments,
+            "request_timeout_s": limits.request_timeout_s,
+            "inference_timeout_s": limits.inference_timeout_s,
         },
         "defaults": {
             "long_input": embedder.settings.long_input,
@@ -412,12 +431,40 @@ async def info(request: Request) -> Response:
             "normalize": embedder.spec.normalize,
             "precision": embedder.defaults.precision,
         },
-        "precisions": list(PRECISIONS),
-        "int8_ranges": state.int8_ranges.describe() if state.int8_ranges is not None else default_ranges_info(),
+        "int8_ranges": model.int8_ranges.describe() if model.int8_ranges is not None else default_ranges_info(),
         "cache": {
-            "memory_entries": settings.cache_entries,
-            "path": str(settings.cache_path) if settings.cache_path else None,
-            "held": len(state.cache) if state.cache is not None else 0,
+            "memory_entries": model.settings.cache_entries,
+            "path": str(model.cache_path) if model.cache_path else None,
+            "held": len(model.cache) if model.cache is not None else 0,
+        },
+        "memory": {
+            "rss_share_bytes": model.memory.share_bytes,
+            "load_rss_bytes": model.memory.load_bytes,
+            "warm_up_rss_bytes": model.memory.warm_up_bytes,
+        },
+    }
+
+
+@router.get("/info", summary="Served models, their limits and runtime", response_class=Response)
+async def info(request: Request) -> Response:
+    """The server's version, limits and memory, and per served model (``models``, in load order) its spec,
+    backend, workers, limits, defaults, cache and RSS share."""
+    state = _state(request)
+    settings = state.settings
+    answer = {
+        "version": __version__,
+        "uptime_s": round(time.time() - state.started_at, 3),
+        "ready": all(model.batcher.ready for model in state.models),
+        "models": [_model_info(model) for model in state.models],
+        "limits": {
+            "max_payload_bytes": settings.max_payload_bytes,
+            "max_client_batch": settings.max_client_batch,
+        },
+        "precisions": list(PRECISIONS),
+        "memory": {
+            "rss_bytes": rss_bytes(),  # read as is: trimming the heap on every /info poll would cost the allocator
+            "rss_before_models_bytes": state.rss_before_models,
+            "method": MEMORY_METHOD,
         },
         "auth": settings.api_key is not None,
         "routes": sorted(ROUTES),
@@ -425,22 +472,42 @@ async def info(request: Request) -> Response:
     return _json(answer)
 
 
-@router.get("/health", summary="200 when a real inference round trip succeeded recently", response_class=Response)
+@router.get("/health", summary="200 when every model's round trip succeeded recently", response_class=Response)
 async def health(request: Request) -> Response:
-    """200 after warm-up while the worker answers; 503 while starting, stuck, dead or failing."""
-    snapshot = await _state(request).batcher.check_health()
-    if snapshot.status == "ok":
+    """200 after warm-up while every model's workers answer; 503 while any model is starting, stuck, dead or
+    failing. The body lists each model's state (``models``); the top-level figures sum them (the age: the oldest)."""
+    state = _state(request)
+    snapshots = await asyncio.gather(*(model.batcher.check_health() for model in state.models))
+    models = [
+        {
+            "model": model.name,
+            "status": snapshot.status,
+            "last_success_age_s": snapshot.last_success_age_s,
+            "queue_segments": snapshot.queue_segments,
+            "in_flight_requests": snapshot.in_flight_requests,
+            "restarts": snapshot.restarts,
+            "error": snapshot.last_error if snapshot.status not in ("ok", "starting") else None,
+        }
+        for model, snapshot in zip(state.models, snapshots, strict=True)
+    ]
+    sick = [entry for entry in models if entry["status"] != "ok"]
+    if not sick:
+        ages = [s.last_success_age_s for s in snapshots if s.last_success_age_s is not None]
         return _json(
             {
                 "status": "ok",
-                "last_success_age_s": snapshot.last_success_age_s,
-                "queue_segments": snapshot.queue_segments,
-                "in_flight_requests": snapshot.in_flight_requests,
-                "restarts": snapshot.restarts,
+                "last_success_age_s": max(ages) if ages else None,
+                "queue_segments": sum(s.queue_segments for s in snapshots),
+                "in_flight_requests": sum(s.in_flight_requests for s in snapshots),
+                "restarts": sum(s.restarts for s in snapshots),
+                "models": models,
             }
         )
-    detail = f": {snapshot.last_error}" if snapshot.last_error and snapshot.status != "starting" else ""
-    return error_response(WorkerUnavailableError(f"unhealthy ({snapshot.status}){detail}", retry_after=2))
+    problems = "; ".join(
+        f"model {entry['model']!r} unhealthy ({entry['status']})" + (f": {entry['error']}" if entry["error"] else "")
+        for entry in sick
+    )
+    return error_response(WorkerUnavailableError(problems, retry_after=2), extra={"models": models})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

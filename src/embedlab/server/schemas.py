@@ -103,7 +103,7 @@ class EmbeddingsRequest(BaseModel):
 
     Attributes:
         input: the texts or token ids (see :func:`parse_input`).
-        model: the served model's name or an alias (None: the served model).
+        model: a served model's name or alias (None: the served model, when the server serves one).
         encoding_format: ``float`` (default) or ``base64`` (the raw little-endian bytes of the precision's type).
         dimensions: keep the first N values, re-normalised when the model normalises.
         user: accepted and ignored.
@@ -150,6 +150,8 @@ class TeiEmbedRequest(BaseModel):
         encoding_format: ``float`` (default: ``[[number]]``) or ``base64`` (``[str]``, each the raw
             little-endian bytes of a vector, as on ``/v1/embeddings``); huggingface_hub sends it.
         precision: extension; as on ``/v1/embeddings``.
+        model: extension (TEI serves one model); a served model's name or alias, needed when the server
+            serves several.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -162,10 +164,12 @@ class TeiEmbedRequest(BaseModel):
     dimensions: StrictInt | None = None
     encoding_format: Literal["float", "base64"] = "float"
     precision: Precision | None = None
+    model: StrictStr | None = None
 
 
 class TokenizeRequest(BaseModel):
-    """``POST /tokenize``: texts in ``inputs`` (TEI) or ``input`` (either a string or a list of strings)."""
+    """``POST /tokenize``: texts in ``inputs`` (TEI) or ``input`` (either a string or a list of strings), tokenised
+    by the model named in ``model`` (extension; needed when the server serves several)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -173,6 +177,7 @@ class TokenizeRequest(BaseModel):
     input: StrictStr | list[StrictStr] | None = None
     add_special_tokens: StrictBool = True
     prompt_name: StrictStr | None = None
+    model: StrictStr | None = None
 
 
 def _first_error(exc: ValidationError, model: type[BaseModel]) -> tuple[str, str | None]:

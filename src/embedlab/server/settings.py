@@ -7,15 +7,54 @@ Read once by :func:`embedlab.settings.load_settings` (flags > ``--config`` file 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from embedlab.settings import BatcherSettings, EngineSettings
+from embedlab.errors import ConfigError
+from embedlab.settings import BatcherSettings, EngineSettings, LongInputPolicy, describe_validation_error
 
 MIB = 1024 * 1024
 _LIMITS = BatcherSettings()  # the batcher's defaults, which the server's fields take
+#: what names the served model(s) at the top level; with a ``models`` list each entry names its own
+_NAMING_FIELDS = ("model", "served_model_name", "model_aliases")
+
+
+class ModelEntry(BaseModel):
+    """One model of a server that serves several (an item of :attr:`ServerSettings.models`).
+
+    ``model`` names it; every other field is optional and, when given, replaces the server-wide setting of
+    the same name for this model only (None: the server-wide value). The values are checked as the
+    server-wide fields are (:meth:`ServerSettings.per_model`). Everything not listed here is shared.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    served_model_name: str | None = None
+    model_aliases: list[str] | None = None
+    backend: str | None = None
+    device: str | None = None
+    threads: int | None = None
+    workers: int | None = None
+    max_tokens: int | None = None
+    dimensions: int | None = None
+    prompt_name: str | None = None
+    long_input: LongInputPolicy | None = None
+    max_batch_tokens: int | None = None
+    max_batch_size: int | None = None
+    cache_entries: int | None = None
+    cache_path: Path | None = None
+    int8_calibration_texts: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        # ``models = ["A", "B"]`` is short for ``[{model = "A"}, {model = "B"}]``
+        return {"model": value} if isinstance(value, str) else value
 
 
 class ServerSettings(EngineSettings):
@@ -57,6 +96,9 @@ class ServerSettings(EngineSettings):
             (:mod:`embedlab.server.int8_ranges`) instead of the default [-1, 1].
         reject_unknown_fields: answer 400 to request fields the API does not define (else ignore them).
         log_level: uvicorn's log level.
+        models: several models served by one process (:class:`ModelEntry` each: its name and what it sets
+            differently); empty (the default): the one model of ``model``. With a list, ``model``,
+            ``served_model_name`` and ``model_aliases`` belong in its entries, not at the top level.
     """
 
     model_config = SettingsConfigDict(env_prefix="EMBEDLAB_", extra="ignore")
@@ -81,6 +123,7 @@ class ServerSettings(EngineSettings):
     int8_calibration_texts: Path | None = None
     reject_unknown_fields: bool = True
     log_level: str = "info"
+    models: list[ModelEntry] = Field(default_factory=list)
 
     @field_validator("api_key")
     @classmethod
@@ -90,6 +133,57 @@ class ServerSettings(EngineSettings):
         if value is not None and not value.get_secret_value():
             raise ValueError("the API key is empty; give a key, or leave api_key unset to serve without one")
         return value
+
+    @model_validator(mode="after")
+    def _check_models(self) -> ServerSettings:
+        if not self.models:
+            return self
+        given = [name for name in _NAMING_FIELDS if getattr(self, name)]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} and a list of models are both given; with several models each entry of "
+                "models names its own model (served_model_name, model_aliases)"
+            )
+        self.per_model()  # every entry's values checked now, not when its model loads
+        check_unique_names([(e.served_model_name or e.model, e.model_aliases or []) for e in self.models])
+        return self
+
+    def per_model(self) -> list[ServerSettings]:
+        """The settings of each served model: ``[self]`` for one model, else per entry of ``models`` the
+        server-wide settings with the entry's fields in place of theirs (and ``models`` empty).
+
+        Raises:
+            ValueError: an entry's value is invalid (the message names the entry and the field).
+        """
+        if not self.models:
+            return [self]
+        shared = {name: getattr(self, name) for name in type(self).model_fields}
+        shared["models"] = []  # given, so that validating does not read EMBEDLAB_MODELS from the environment again
+        out = []
+        for index, entry in enumerate(self.models):
+            values = {**shared, **entry.model_dump(exclude_none=True)}
+            try:
+                out.append(type(self).model_validate(values))
+            except ValidationError as exc:
+                raise ValueError(f"models[{index}] ({entry.model}): {describe_validation_error(exc)}") from None
+        return out
+
+    def with_models(self, names: Sequence[str]) -> ServerSettings:
+        """These settings serving ``names`` instead (``embedlab serve --model A --model B``): one name is
+        the single-model ``model`` setting; several become a ``models`` list of those names.
+
+        Raises:
+            ConfigError: the result is invalid (a name clash, a naming field with several models).
+        """
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        if len(names) == 1:
+            values.update(model=names[0], models=[])
+        else:
+            values.update(model=None, models=[{"model": name} for name in names])
+        try:
+            return type(self).model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid settings: {describe_validation_error(exc)}") from exc
 
     def engine_settings(self, backend: str | None = None) -> EngineSettings:
         """The :class:`EngineSettings` part, worker layout resolved (``backend`` instead of the setting's if given)."""
@@ -112,3 +206,23 @@ class ServerSettings(EngineSettings):
             tokenizer_threads=self.tokenizer_threads,
             workers=self.worker_layout()[0],
         )
+
+
+def check_unique_names(models: Sequence[tuple[str, Sequence[str]]]) -> None:
+    """Refuse two models that a request could not tell apart by name.
+
+    Args:
+        models: per model, its served name and its aliases (the names a user gave).
+
+    Raises:
+        ValueError: a name given to two models (the message names it and both models).
+    """
+    owner: dict[str, str] = {}
+    for served, aliases in models:
+        for name in dict.fromkeys([served, *aliases]):
+            if name in owner:
+                raise ValueError(
+                    f"two models answer to the name {name!r} ({owner[name]!r} and {served!r}); give each model "
+                    "its own served_model_name and aliases"
+                )
+            owner[name] = served

@@ -1,17 +1,23 @@
-"""What the routes need from the app, built once per app: settings, model, batcher, metrics, names."""
+"""What the routes need from the app, built once per app: the settings, the served models, the metrics.
+
+A server serves one model or several (``ServerSettings.models``); each :class:`ServedModel` has its own
+batcher, workers, cache and metrics series, and a request picks one by ``model`` (:meth:`ServerState.model_for`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import PurePath
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from embedlab.engine.cache import VectorCache
 from embedlab.engine.embedder import Embedder
 from embedlab.engine.serving import DynamicBatcher
 from embedlab.errors import UnknownModelError
+from embedlab.server.errors import RequestSchemaError
 from embedlab.server.int8_ranges import CalibrationRanges
-from embedlab.server.metrics import ServerMetrics
+from embedlab.server.memory_share import ModelMemory
+from embedlab.server.metrics import ModelMetrics, ServerMetrics
 from embedlab.server.settings import ServerSettings
 
 #: what kind of model a server serves; it picks the main route that ``POST /`` answers with
@@ -19,49 +25,84 @@ ModelKind = Literal["embedding"]
 
 
 @dataclass
+class ServedModel:
+    """One model the server serves, with everything that is its own.
+
+    Attributes:
+        name: the name reported in responses (``served_model_name``, else the model's own name).
+        accepted_names: every name a request's ``model`` may use for it (see :mod:`embedlab.server.model_names`).
+        settings: this model's settings: the server-wide ones with its ``models`` entry's fields in place.
+        embedder: the loaded model.
+        batcher: the dynamic batcher in front of it (its own queue, admission limits and workers).
+        metrics: its labelled metrics series (the batcher's observer).
+        cache: its vector cache (None when disabled).
+        cache_path: the sqlite file of its cache (None: memory only).
+        int8_ranges: int8 / uint8 ranges measured on the calibration file (None: the default [-1, 1]).
+        kind: the kind of model (``POST /`` answers with its main route).
+        memory: the RSS growth measured while it loaded and warmed up.
+    """
+
+    name: str
+    accepted_names: frozenset[str]
+    settings: ServerSettings
+    embedder: Embedder
+    batcher: DynamicBatcher
+    metrics: ModelMetrics
+    cache: VectorCache | None
+    cache_path: Path | None = None
+    int8_ranges: CalibrationRanges | None = None
+    kind: ModelKind = "embedding"
+    memory: ModelMemory = field(default_factory=ModelMemory)
+
+    @property
+    def aliases(self) -> list[str]:
+        """The accepted names other than the served name, sorted."""
+        return sorted(self.accepted_names - {self.name})
+
+
+@dataclass
 class ServerState:
     """Everything the routes need, built once per app.
 
     Attributes:
-        settings: the server settings.
-        embedder: the loaded model.
-        batcher: the dynamic batcher in front of the model.
+        settings: the server-wide settings.
+        models: the served models, in load order (at least one).
         metrics: this app's Prometheus metrics.
-        cache: the vector cache (None when disabled).
-        served_name: the model name reported in responses.
-        accepted_names: names a request's ``model`` may use.
         started_at: wall-clock time the app was created (seconds since the epoch).
-        int8_ranges: int8 / uint8 ranges measured on the calibration file (None: the default [-1, 1]).
-        model_kind: the kind of the served model (``POST /`` answers with its main route).
+        rss_before_models: the process's resident bytes before the first model loaded (None: unknown).
     """
 
     settings: ServerSettings
-    embedder: Embedder
-    batcher: DynamicBatcher
+    models: tuple[ServedModel, ...]
     metrics: ServerMetrics
-    cache: VectorCache | None
-    served_name: str
-    accepted_names: frozenset[str]
     started_at: float
-    int8_ranges: CalibrationRanges | None = None
-    model_kind: ModelKind = "embedding"
+    rss_before_models: int | None = None
+    _by_name: dict[str, ServedModel] = field(init=False, repr=False)
 
-    def check_model(self, requested: str | None) -> None:
-        """Accept None, the served name, or an alias; else :class:`UnknownModelError` listing the names."""
-        if requested is None or requested in self.accepted_names:
-            return
-        names = ", ".join(sorted(self.accepted_names))
-        raise UnknownModelError(f"model {requested!r} is not served here; use one of: {names}")
+    def __post_init__(self) -> None:
+        self._by_name = {name: model for model in self.models for name in model.accepted_names}
 
+    @property
+    def model_kind(self) -> ModelKind:
+        """The kind the served models share (``POST /`` answers with its main route)."""
+        return self.models[0].kind
 
-def served_names(settings: ServerSettings, spec_name: str) -> tuple[str, frozenset[str]]:
-    """(the name reported in responses, every name a request's ``model`` may use) for a model.
+    def model_for(self, requested: str | None, field_name: str = "model") -> ServedModel:
+        """The model a request names: by served name or alias; None picks the one model if only one is served.
 
-    The accepted names are the served name, the model's own name, the aliases, and the last part of a
-    hub name or path ("all-MiniLM-L6-v2" for "sentence-transformers/all-MiniLM-L6-v2").
-    """
-    served = settings.served_model_name or spec_name
-    names = {served, spec_name, *settings.model_aliases}
-    if "/" in spec_name or PurePath(spec_name).is_absolute():
-        names.add(PurePath(spec_name).name)
-    return served, frozenset(n for n in names if n)
+        Raises:
+            RequestSchemaError: None while several models are served (400, naming them).
+            UnknownModelError: a name no served model answers to (400, listing the names).
+        """
+        if requested is None:
+            if len(self.models) == 1:
+                return self.models[0]
+            names = ", ".join(model.name for model in self.models)
+            raise RequestSchemaError(
+                f"this server serves {len(self.models)} models; name one in '{field_name}': {names}", field_name
+            )
+        model = self._by_name.get(requested)
+        if model is None:
+            names = ", ".join(sorted(self._by_name))
+            raise UnknownModelError(f"model {requested!r} is not served here; use one of: {names}")
+        return model
