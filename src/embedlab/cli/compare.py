@@ -35,7 +35,7 @@ def compare(
     ] = None,
     texts: Annotated[
         Path | None,
-        typer.Option("--texts", help="Your own texts (.txt/.jsonl/.csv/.tsv/.parquet): lengths and speed"),
+        typer.Option("--texts", help="Your own texts (txt, jsonl, csv, tsv or parquet): lengths and speed"),
     ] = None,
     text_field: Annotated[str | None, typer.Option(help="Field holding the text in --texts")] = None,
     backends: Annotated[

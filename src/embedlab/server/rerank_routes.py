@@ -1,0 +1,197 @@
+"""The cross-encoder routes: TEI's ``/rerank`` and ``/predict``, and ``/v1/rerank`` in the Jina / Cohere shape.
+
+Pairs go through the model's own dynamic batcher (the same token-budget queue and workers as embeddings:
+:meth:`~embedlab.engine.serving.DynamicBatcher.rerank` / ``predict``), and the scores are those of
+``sentence_transformers.CrossEncoder(path).predict`` on the same pairs: the activation the model's config
+names (sigmoid for a one-label reranker) unless ``raw_scores`` asks for the logits.
+
+=================  ====================================================  ======================================
+route              request                                               answer
+=================  ====================================================  ======================================
+``/rerank``        TEI: ``query``, ``texts``, ``raw_scores``,            ``[{index, score, text?}]``, best first
+                   ``return_text``, ``truncate`` (default false)
+``/v1/rerank``     Jina / Cohere: ``model``, ``query``, ``documents``    ``{id, model, results: [{index,
+                   (strings or ``{"text"}``), ``top_n``,                 relevance_score, document?}], usage}``
+                   ``return_documents``, ``truncate`` (default true)
+``/predict``       TEI: ``inputs`` (a pair or pairs), ``raw_scores``,    per pair ``[{score, label}]``, best first
+                   ``truncate``
+=================  ====================================================  ======================================
+
+``/rerank`` also takes the Jina / Cohere body (``documents`` instead of ``texts``) and answers it in that
+shape, so a client configured with the server's root URL instead of ``/v1`` works too. Pairs cut at the
+token limit are counted in ``x-embedlab-truncated`` (and ``usage.truncated_inputs``), never silently.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from embedlab.engine.rerank import PairScores
+from embedlab.errors import InputTooLongError, PairTooLongError
+from embedlab.server.http import (
+    ClientGone,
+    json_response,
+    read_json_body,
+    run_unless_client_leaves,
+    server_state,
+    served_model,
+    timing_headers,
+)
+from embedlab.server.rerank_schemas import TeiPredictRequest, TeiRerankRequest, V1RerankRequest
+from embedlab.server.schemas import check_batch_size, validate_body
+from embedlab.server.state import ServedModel
+from embedlab.server.truncation import HEADER as TRUNCATED_HEADER
+
+router = APIRouter()
+#: the JSON body schema of each cross-encoder route (tests/server/test_validation.py walks every field of each)
+RERANK_SCHEMAS: dict[str, type[BaseModel]] = {
+    "/rerank": TeiRerankRequest,
+    "/v1/rerank": V1RerankRequest,
+    "/predict": TeiPredictRequest,
+}
+TOO_LONG_HINT = 'send "truncate": true to cut the longer text of each pair first, or shorten the texts'
+
+
+def _headers(scores: PairScores) -> dict[str, str]:
+    return {**timing_headers(scores.timings), TRUNCATED_HEADER: str(scores.n_truncated)}
+
+
+def _observe(model: ServedModel, scores: PairScores) -> None:
+    model.metrics.observe_request(scores.timings, len(scores.tokens), scores.total_tokens, scores.n_truncated)
+
+
+async def _body(request: Request, raw: bytes | None, schema: type[BaseModel]) -> Any:
+    settings = server_state(request).settings
+    data = raw if raw is not None else await read_json_body(request, settings.max_payload_bytes)
+    return validate_body(schema, data, allow_unknown=not settings.reject_unknown_fields)
+
+
+async def _rerank(
+    request: Request, model: ServedModel, query: str, texts: list[str], raw_scores: bool, truncate: bool, top_n: Any
+) -> Any:
+    """The batcher's ranking of ``texts`` against ``query``; a pair over the limit names ``truncate``.
+
+    Raises:
+        PairTooLongError: with ``truncate`` false, a pair over the limit (400).
+        ClientGone: the client left first.
+    """
+    check_batch_size(len(texts), server_state(request).settings.max_client_batch, "documents")
+    reranker = model.reranker
+    try:
+        result = await run_unless_client_leaves(
+            request, model.batcher.rerank(query, texts, raw_scores=raw_scores, truncate=truncate, top_n=top_n)
+        )
+    except InputTooLongError as exc:
+        raise PairTooLongError(exc.index, exc.n_tokens, exc.limit, TOO_LONG_HINT) from exc
+    del reranker
+    _observe(model, result)
+    return result
+
+
+def _v1_answer(model: ServedModel, body: V1RerankRequest, texts: list[str], result: Any) -> dict[str, Any]:
+    results = []
+    for index in result.ranking:
+        item: dict[str, Any] = {"index": index, "relevance_score": float(result.scores[index])}
+        if body.return_documents:
+            item["document"] = {"text": texts[index]}
+        results.append(item)
+    return {
+        "id": f"rerank-{uuid.uuid4().hex}",
+        "object": "list",
+        "model": model.name,
+        "results": results,
+        "usage": {"total_tokens": result.total_tokens, "truncated_inputs": result.n_truncated},
+    }
+
+
+async def v1_rerank(request: Request, raw: bytes | None = None) -> Response:
+    """``/v1/rerank``: the Jina / Cohere body (:class:`V1RerankRequest`) → ``{results: [...], usage}``."""
+    try:
+        body: V1RerankRequest = await _body(request, raw, V1RerankRequest)
+        model = served_model(request, body.model)
+        texts = body.texts()
+        result = await _rerank(request, model, body.query, texts, False, body.truncate, body.top_n)
+    except ClientGone:
+        return Response(status_code=499)
+    return json_response(_v1_answer(model, body, texts, result), headers=_headers(result))
+
+
+def _wants_v1_shape(raw: bytes) -> bool:
+    """Whether a ``/rerank`` body is the Jina / Cohere one: ``documents`` given and TEI's ``texts`` not."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(data, dict) and "documents" in data and "texts" not in data
+
+
+async def tei_rerank(request: Request, raw: bytes | None = None) -> Response:
+    """``/rerank`` (TEI, :class:`TeiRerankRequest`) → ``[{index, score, text?}]`` best first; a Jina / Cohere
+    body (``documents``) is answered as ``/v1/rerank`` answers it."""
+    if raw is None:
+        raw = await read_json_body(request, server_state(request).settings.max_payload_bytes)
+    if _wants_v1_shape(raw):
+        return await v1_rerank(request, raw)
+    try:
+        body: TeiRerankRequest = await _body(request, raw, TeiRerankRequest)
+        model = served_model(request, body.model)
+        result = await _rerank(request, model, body.query, body.texts, body.raw_scores, body.truncate, None)
+    except ClientGone:
+        return Response(status_code=499)
+    answer = []
+    for index in result.ranking:
+        item: dict[str, Any] = {"index": index, "score": float(result.scores[index])}
+        if body.return_text:
+            item["text"] = body.texts[index]
+        answer.append(item)
+    return json_response(answer, headers=_headers(result))
+
+
+async def tei_predict(request: Request, raw: bytes | None = None) -> Response:
+    """``/predict`` (TEI, :class:`TeiPredictRequest`) → per pair its labels' scores, best first; one pair sent
+    alone is answered with its one list."""
+    try:
+        body: TeiPredictRequest = await _body(request, raw, TeiPredictRequest)
+        model = served_model(request, body.model)
+        pairs = body.inputs.pairs
+        check_batch_size(len(pairs), server_state(request).settings.max_client_batch, "inputs")
+        labels = model.reranker.spec.labels
+        try:
+            scores = await run_unless_client_leaves(
+                request, model.batcher.predict(pairs, raw_scores=body.raw_scores, truncate=body.truncate)
+            )
+        except InputTooLongError as exc:
+            raise PairTooLongError(exc.index, exc.n_tokens, exc.limit, TOO_LONG_HINT) from exc
+    except ClientGone:
+        return Response(status_code=499)
+    _observe(model, scores)
+    rows = scores.scores.reshape(len(pairs), -1)
+    answer = [
+        sorted(
+            ({"score": float(value), "label": labels[column]} for column, value in enumerate(row)),
+            key=lambda entry: -entry["score"],
+        )
+        for row in rows
+    ]
+    return json_response(answer[0] if body.inputs.single else answer, headers=_headers(scores))
+
+
+router.add_api_route(
+    "/rerank", tei_rerank, methods=["POST"], summary="Rerank texts against a query (TEI)", response_class=Response
+)
+router.add_api_route(
+    "/v1/rerank",
+    v1_rerank,
+    methods=["POST"],
+    summary="Rerank documents against a query (Jina / Cohere)",
+    response_class=Response,
+)
+router.add_api_route(
+    "/predict", tei_predict, methods=["POST"], summary="Score pairs with a cross-encoder (TEI)", response_class=Response
+)
