@@ -129,8 +129,8 @@ def test_cache_dropped_restarts_inputs_and_answered_requests() -> None:
     model.on_restart("stuck")
     model.on_restart("dead")
     model.on_inputs("token_ids", 4)
-    model.observe_embedding({"tokenize": 0.004, "queue": 0.0, "inference": 0.03, "total": 0.04}, texts=3, tokens=21)
-    model.observe_embedding(
+    model.observe_request({"tokenize": 0.004, "queue": 0.0, "inference": 0.03, "total": 0.04}, texts=3, tokens=21)
+    model.observe_request(
         {"tokenize": 0.002, "queue": 0.5, "inference": 0.01, "total": 0.6}, texts=1, tokens=9, truncated=1
     )
     s = parse(metrics)
@@ -156,7 +156,7 @@ def test_two_models_keep_their_series_apart() -> None:
     first.watch_queue(lambda: 5)
     second.watch_queue(lambda: 0)
     first.on_batch(segments=3, real_tokens=100, padded_tokens=128, seconds=0.02, ok=True)
-    second.observe_embedding({"total": 0.1}, texts=2, tokens=9)
+    second.observe_request({"total": 0.1}, texts=2, tokens=9)
     s = parse(metrics)
     assert value(s, "embedlab_queue_segments", model="a") == 5 and value(s, "embedlab_queue_segments", model="b") == 0
     assert value(s, "embedlab_batch_segments_count", model="a") == 1

@@ -2,30 +2,38 @@
 
 The test walks every field of every POST route's body schema (read from the pydantic models, so a new
 field or route is covered without touching this file) with a value of the wrong type, and every field
-that has one with a wrong value of the right type, against a real server of the tiny model on loopback.
+that has one with a wrong value of the right type, against a real server on loopback serving a tiny embedding
+model (``tiny``) and a tiny cross-encoder (``tiny-ce``): every body names its model.
 """
 
 from __future__ import annotations
 
 import types
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import httpx
 import orjson
 import pytest
 from fastapi.routing import APIRoute
-from liveserver import LiveServer
+from liveserver import live_server
 from pydantic import BaseModel
 
+from embedlab.server import ServerSettings, create_app
+from embedlab.server.rerank_routes import router as rerank_router
+from embedlab.server.rerank_schemas import TeiPredictRequest, TeiRerankRequest, V1RerankRequest
 from embedlab.server.routes import REQUEST_SCHEMAS, router
 from embedlab.server.schemas import EmbeddingsRequest, TeiEmbedRequest, TokenizeRequest
 
-#: a minimal valid body of each schema (the walked field is added to it)
+#: a minimal valid body of each schema (the walked field is added to it; its first field is a required one)
 VALID_BODIES: dict[type[BaseModel], dict[str, Any]] = {
-    EmbeddingsRequest: {"input": "a"},
-    TeiEmbedRequest: {"inputs": "a"},
-    TokenizeRequest: {"inputs": "a"},
+    EmbeddingsRequest: {"input": "a", "model": "tiny"},
+    TeiEmbedRequest: {"inputs": "a", "model": "tiny"},
+    TokenizeRequest: {"inputs": "a", "model": "tiny"},
+    TeiRerankRequest: {"query": "a", "texts": ["b"], "model": "tiny-ce"},
+    V1RerankRequest: {"query": "a", "documents": ["b"], "model": "tiny-ce"},
+    TeiPredictRequest: {"inputs": ["a", "b"], "model": "tiny-ce"},
 }
 #: a field given instead of another one of the valid body (the other is left out)
 ALTERNATIVES: dict[tuple[type[BaseModel], str], str] = {(TokenizeRequest, "input"): "inputs"}
@@ -50,6 +58,17 @@ WRONG_VALUES: dict[tuple[type[BaseModel], str], tuple[Any, str]] = {
     (TokenizeRequest, "input"): ([], "empty list"),
     (TokenizeRequest, "prompt_name"): ("nope", "'nope'"),
     (TokenizeRequest, "model"): ("gpt-nope", "'gpt-nope'"),
+    (TeiRerankRequest, "query"): ("  ", "query"),
+    (TeiRerankRequest, "texts"): ([], "empty list"),
+    (TeiRerankRequest, "truncation_direction"): ("left", '"left"'),
+    (TeiRerankRequest, "model"): ("tiny", "'tiny' is an embedding model"),
+    (V1RerankRequest, "query"): ("", "query"),
+    (V1RerankRequest, "documents"): ([], "empty list"),
+    (V1RerankRequest, "model"): ("gpt-nope", "'gpt-nope'"),
+    (V1RerankRequest, "top_n"): (0, "got 0"),
+    (TeiPredictRequest, "inputs"): ([["a", "b", "c"]], '["a","b","c"]'),
+    (TeiPredictRequest, "truncation_direction"): ("left", '"left"'),
+    (TeiPredictRequest, "model"): ("tiny", "'tiny' is an embedding model"),
 }
 #: fields where every value of the right type is valid
 ANY_VALUE_OF_ITS_TYPE: set[tuple[type[BaseModel], str]] = {
@@ -59,6 +78,13 @@ ANY_VALUE_OF_ITS_TYPE: set[tuple[type[BaseModel], str]] = {
     (TeiEmbedRequest, "truncate"),
     (TeiEmbedRequest, "normalize"),
     (TokenizeRequest, "add_special_tokens"),
+    (TeiRerankRequest, "raw_scores"),
+    (TeiRerankRequest, "return_text"),
+    (TeiRerankRequest, "truncate"),
+    (V1RerankRequest, "return_documents"),
+    (V1RerankRequest, "truncate"),
+    (TeiPredictRequest, "raw_scores"),
+    (TeiPredictRequest, "truncate"),
 }
 
 
@@ -101,8 +127,13 @@ WRONG_VALUE_CASES = [
 
 
 @pytest.fixture(scope="module")
-def client(tiny_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=tiny_server.url, timeout=30) as http:
+def client(tiny_bert_dir: Path, tiny_cross_encoder_dir: Path) -> Iterator[httpx.Client]:
+    models = [
+        {"model": str(tiny_bert_dir), "backend": "torch", "served_model_name": "tiny"},
+        {"model": str(tiny_cross_encoder_dir), "backend": "torch", "served_model_name": "tiny-ce"},
+    ]
+    settings = ServerSettings(models=models, inference_timeout_s=5.0, request_timeout_s=20.0)
+    with live_server(create_app(settings)) as server, httpx.Client(base_url=server.url, timeout=30) as http:
         yield http
 
 
@@ -115,7 +146,9 @@ def bad_request(client: httpx.Client, path: str, **request: Any) -> dict[str, An
 
 
 def test_every_post_route_has_a_schema_and_every_field_a_verdict() -> None:
-    posted = {r.path for r in router.routes if isinstance(r, APIRoute) and "POST" in r.methods}
+    posted = {
+        r.path for r in [*router.routes, *rerank_router.routes] if isinstance(r, APIRoute) and "POST" in r.methods
+    }
     assert posted == set(REQUEST_SCHEMAS)
     for schema in set(REQUEST_SCHEMAS.values()):
         assert schema in VALID_BODIES, f"give {schema.__name__} a valid body in VALID_BODIES"
@@ -164,7 +197,10 @@ def test_unknown_missing_and_misshapen_bodies_are_400s(client: httpx.Client, pat
     assert all(field in unknown["message"] for field in schema.model_fields)  # it lists the route's fields
     required = next(iter(valid))
     missing = bad_request(client, path, json={})
-    assert missing["param"] == required and f"'{required}' is required" in missing["message"]
+    if path == "/":  # POST / answers with the named model's main route: with two served, it needs the name first
+        assert missing["param"] == "model" and "name one in 'model': tiny, tiny-ce" in missing["message"]
+    else:
+        assert missing["param"] == required and f"'{required}' is required" in missing["message"]
     for shape, text in (([valid], "[{"), ("a", '"a" (string)'), (None, "null")):
         error = bad_request(client, path, content=orjson.dumps(shape), headers={"content-type": "application/json"})
         assert "must be a JSON object" in error["message"] and text in error["message"]
@@ -174,6 +210,6 @@ def test_unknown_missing_and_misshapen_bodies_are_400s(client: httpx.Client, pat
 
 def test_the_other_4xx_stay_what_they_are(client: httpx.Client) -> None:
     assert client.post("/embed", content=b"inputs=a", headers={"content-type": "text/plain"}).status_code == 415
-    assert client.post("/embed", json={"inputs": ["a"] * 5000}).status_code == 413
+    assert client.post("/embed", json={"inputs": ["a"] * 5000, "model": "tiny"}).status_code == 413
     assert client.get("/embed").status_code == 405
     assert client.post("/nowhere", json={}).status_code == 404

@@ -23,9 +23,12 @@ from starlette.responses import Response
 
 from embedlab.engine.cache import VectorCache, build_cache
 from embedlab.engine.embedder import Embedder
-from embedlab.engine.loader import load
+from embedlab.engine.loader import load, load_reranker
+from embedlab.engine.rerank import Reranker
 from embedlab.engine.serving import DynamicBatcher
 from embedlab.errors import ConfigError, EmbedlabError
+from embedlab.models.kind import model_kind
+from embedlab.models.resolve import resolve_model
 from embedlab.server.auth import BearerAuthMiddleware
 from embedlab.server.errors import (
     MethodNotAllowedError,
@@ -37,6 +40,7 @@ from embedlab.server.int8_ranges import load_calibration
 from embedlab.server.memory_share import ModelMemory, measure_growth, resident_bytes
 from embedlab.server.metrics import RequestMetricsMiddleware, ServerMetrics
 from embedlab.server.model_names import ModelNames, accepted_names_of, resolve_names
+from embedlab.server.rerank_routes import router as rerank_router
 from embedlab.server.routes import ROUTES, router
 from embedlab.server.settings import ServerSettings
 from embedlab.server.state import ServedModel, ServerState
@@ -52,6 +56,20 @@ def load_embedder(settings: ServerSettings) -> Embedder:
         ModelNotFoundError, ModelLoadError, BackendUnavailableError, ConfigError.
     """
     return load(settings=settings.engine_settings())
+
+
+def load_engine(settings: ServerSettings) -> Embedder | Reranker:
+    """Load the model as what it is: an embedding model (:func:`load_embedder`) or a cross-encoder
+    (:func:`~embedlab.engine.loader.load_reranker`), told apart by its own files (:mod:`embedlab.models.kind`).
+
+    Raises:
+        ModelNotFoundError, ModelLoadError, BackendUnavailableError, ConfigError.
+    """
+    kind, _evidence = model_kind(resolve_model(settings.model).path)
+    if kind == "cross-encoder":
+        engine = settings.engine_settings()
+        return load_reranker(str(engine.model), settings=engine)
+    return load_embedder(settings)
 
 
 def model_settings(settings: ServerSettings) -> list[ServerSettings]:
@@ -81,17 +99,17 @@ def cache_file(settings: ServerSettings, model: ServerSettings, index: int, serv
 
 
 def _load_models(
-    per_model: Sequence[ServerSettings], given: Sequence[Embedder | None]
-) -> tuple[list[Embedder], list[ModelNames], list[frozenset[str]], list[ModelMemory]]:
+    per_model: Sequence[ServerSettings], given: Sequence[Embedder | Reranker | None]
+) -> tuple[list[Embedder | Reranker], list[ModelNames], list[frozenset[str]], list[ModelMemory]]:
     """Load (or take) each model in order, measuring the RSS growth of each load; names checked after each."""
-    embedders: list[Embedder] = []
+    embedders: list[Embedder | Reranker] = []
     names: list[ModelNames] = []
     memories: list[ModelMemory] = []
     accepted: list[frozenset[str]] = []
     for settings, ready in zip(per_model, given, strict=True):
         memory = ModelMemory()
         if ready is None:
-            embedder, memory.load_bytes = measure_growth(partial(load_embedder, settings))
+            embedder, memory.load_bytes = measure_growth(partial(load_engine, settings))
         else:
             embedder = ready
         embedders.append(embedder)
@@ -103,15 +121,17 @@ def _load_models(
 
 def create_app(
     settings: ServerSettings | None = None,
-    embedder: Embedder | None = None,
+    embedder: Embedder | Reranker | None = None,
     *,
-    embedders: Sequence[Embedder | None] | None = None,
+    embedders: Sequence[Embedder | Reranker | None] | None = None,
 ) -> FastAPI:
     """Build the server app.
 
     Args:
-        settings: server settings (default: from the environment); one model, or several in ``models``.
-        embedder: an already loaded model to serve instead of loading ``settings.model`` (one model only).
+        settings: server settings (default: from the environment); one model, or several in ``models``; each
+            an embedding model or a cross-encoder (reranker), told apart by its files.
+        embedder: an already loaded model (an Embedder or a Reranker) to serve instead of loading
+            ``settings.model`` (one model only).
         embedders: per served model in order, an already loaded model or None to load it (several models).
 
     Raises:
@@ -140,12 +160,14 @@ def create_app(
             )
         if path is not None:
             files[path] = served
-        cache: VectorCache | None = build_cache(own.cache_entries, path, model.spec.hidden_size, own.cache_disk_entries)
+        cache: VectorCache | None = None
+        if isinstance(model, Embedder):
+            cache = build_cache(own.cache_entries, path, model.spec.hidden_size, own.cache_disk_entries)
         model_metrics = metrics.for_model(served)
         batcher = DynamicBatcher(model, own.batcher_settings(), cache=cache, observer=model_metrics)
         model_metrics.watch_queue(partial(getattr, batcher, "queue_segments"))
         calibration = None
-        if own.int8_calibration_texts is not None:
+        if own.int8_calibration_texts is not None and isinstance(model, Embedder):
             calibration = load_calibration(model, own.int8_calibration_texts)
             log.info(
                 "%s: int8 / uint8 ranges measured on %d texts of %s", served, len(calibration.vectors), calibration.path
@@ -155,7 +177,8 @@ def create_app(
                 name=served,
                 accepted_names=accepted[index],
                 settings=own,
-                embedder=model,
+                engine=model,
+                kind="embedding" if isinstance(model, Embedder) else "cross-encoder",
                 batcher=batcher,
                 metrics=model_metrics,
                 cache=cache,
@@ -198,6 +221,7 @@ def create_app(
         rss_before_models=rss_before,
     )
     app.include_router(router)
+    app.include_router(rerank_router)
     _install_error_handlers(app)
     if settings.api_key is not None:
         app.add_middleware(BearerAuthMiddleware, api_key=settings.api_key.get_secret_value())
@@ -207,7 +231,7 @@ def create_app(
 
 async def _warm_up(model: ServedModel) -> None:
     """Run a model's warm-up round trip, measure the RSS it added, and log that it is ready."""
-    embedder = model.embedder
+    engine = model.engine
     before = resident_bytes()
     started = time.perf_counter()
     await model.batcher.warm_up()
@@ -215,18 +239,18 @@ async def _warm_up(model: ServedModel) -> None:
     after = resident_bytes()
     if before is not None and after is not None:
         model.memory.warm_up_bytes = after - before
-    choice = embedder.calibration
+    choice = engine.calibration if isinstance(engine, Embedder) else None
     share = model.memory.share_bytes
     log.info(
         "serving %s on %s (%s, %d worker(s) x %s thread(s)) — ready after a %.2f s warm-up%s%s",
         model.name,
-        embedder.backend.name,
-        embedder.backend.device,
+        engine.backend.name,
+        engine.backend.device,
         model.batcher.settings.workers,
-        embedder.settings.threads,
+        engine.settings.threads,
         seconds,
         f"; RSS share {share / 2**20:.0f} MB" if share is not None else "",
-        f"; backend auto chose {embedder.backend.name}: {choice.decision.reason}" if choice else "",
+        f"; backend auto chose {engine.backend.name}: {choice.decision.reason}" if choice else "",
     )
 
 

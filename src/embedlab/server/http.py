@@ -126,13 +126,3 @@ async def run_unless_client_leaves(request: Request, work: Coroutine[Any, Any, T
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
     raise ClientGone
-
-
-def peek_model(raw: bytes) -> str | None:
-    """The ``model`` field of a JSON body when it is a string, else None (the full parse comes later)."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    value = data.get("model") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None

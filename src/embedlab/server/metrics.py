@@ -173,8 +173,8 @@ class ModelMetrics:
         """Record ``count`` inputs received as ``kind`` (``text`` or ``token_ids``)."""
         self._inputs[kind].inc(count)
 
-    def observe_embedding(self, timings: dict[str, float], texts: int, tokens: int, truncated: int = 0) -> None:
-        """Record an answered embedding request: stage latencies (seconds), texts, tokens and texts cut."""
+    def observe_request(self, timings: dict[str, float], texts: int, tokens: int, truncated: int = 0) -> None:
+        """Record an answered request: stage latencies (seconds), texts (or pairs), tokens and those cut."""
         for stage, seconds in timings.items():
             self._latency.labels(self.model, stage).observe(seconds)
         self._texts.inc(texts)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
@@ -39,12 +38,12 @@ from embedlab.server.http import (
     json_response,
     read_json_body,
     run_unless_client_leaves,
-    server_state,
     served_model,
+    server_state,
     timing_headers,
 )
 from embedlab.server.rerank_schemas import TeiPredictRequest, TeiRerankRequest, V1RerankRequest
-from embedlab.server.schemas import check_batch_size, validate_body
+from embedlab.server.schemas import check_batch_size, json_object, validate_body
 from embedlab.server.state import ServedModel
 from embedlab.server.truncation import HEADER as TRUNCATED_HEADER
 
@@ -73,7 +72,14 @@ async def _body(request: Request, raw: bytes | None, schema: type[BaseModel]) ->
 
 
 async def _rerank(
-    request: Request, model: ServedModel, query: str, texts: list[str], raw_scores: bool, truncate: bool, top_n: Any
+    request: Request,
+    model: ServedModel,
+    query: str,
+    texts: list[str],
+    raw_scores: bool,
+    truncate: bool,
+    top_n: Any,
+    field: str,
 ) -> Any:
     """The batcher's ranking of ``texts`` against ``query``; a pair over the limit names ``truncate``.
 
@@ -81,15 +87,14 @@ async def _rerank(
         PairTooLongError: with ``truncate`` false, a pair over the limit (400).
         ClientGone: the client left first.
     """
-    check_batch_size(len(texts), server_state(request).settings.max_client_batch, "documents")
-    reranker = model.reranker
+    check_batch_size(len(texts), server_state(request).settings.max_client_batch, field)
+    model.reranker  # noqa: B018  (a 400 naming the routes of the model's kind, before any work)
     try:
         result = await run_unless_client_leaves(
             request, model.batcher.rerank(query, texts, raw_scores=raw_scores, truncate=truncate, top_n=top_n)
         )
     except InputTooLongError as exc:
         raise PairTooLongError(exc.index, exc.n_tokens, exc.limit, TOO_LONG_HINT) from exc
-    del reranker
     _observe(model, result)
     return result
 
@@ -116,19 +121,20 @@ async def v1_rerank(request: Request, raw: bytes | None = None) -> Response:
         body: V1RerankRequest = await _body(request, raw, V1RerankRequest)
         model = served_model(request, body.model)
         texts = body.texts()
-        result = await _rerank(request, model, body.query, texts, False, body.truncate, body.top_n)
+        result = await _rerank(request, model, body.query, texts, False, body.truncate, body.top_n, "documents")
     except ClientGone:
         return Response(status_code=499)
     return json_response(_v1_answer(model, body, texts, result), headers=_headers(result))
 
 
 def _wants_v1_shape(raw: bytes) -> bool:
-    """Whether a ``/rerank`` body is the Jina / Cohere one: ``documents`` given and TEI's ``texts`` not."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(data, dict) and "documents" in data and "texts" not in data
+    """Whether a ``/rerank`` body is the Jina / Cohere one: ``documents`` given and TEI's ``texts`` not.
+
+    Raises:
+        MalformedBodyError, RequestSchemaError: not a JSON object (400).
+    """
+    data = json_object(raw)
+    return "documents" in data and "texts" not in data
 
 
 async def tei_rerank(request: Request, raw: bytes | None = None) -> Response:
@@ -141,7 +147,7 @@ async def tei_rerank(request: Request, raw: bytes | None = None) -> Response:
     try:
         body: TeiRerankRequest = await _body(request, raw, TeiRerankRequest)
         model = served_model(request, body.model)
-        result = await _rerank(request, model, body.query, body.texts, body.raw_scores, body.truncate, None)
+        result = await _rerank(request, model, body.query, body.texts, body.raw_scores, body.truncate, None, "texts")
     except ClientGone:
         return Response(status_code=499)
     answer = []
@@ -173,10 +179,7 @@ async def tei_predict(request: Request, raw: bytes | None = None) -> Response:
     _observe(model, scores)
     rows = scores.scores.reshape(len(pairs), -1)
     answer = [
-        sorted(
-            ({"score": float(value), "label": labels[column]} for column, value in enumerate(row)),
-            key=lambda entry: -entry["score"],
-        )
+        [{"score": float(row[column]), "label": labels[column]} for column in (-row).argsort(kind="stable")]
         for row in rows
     ]
     return json_response(answer[0] if body.inputs.single else answer, headers=_headers(scores))

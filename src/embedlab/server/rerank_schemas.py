@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, field_validator
 
+from embedlab.server.schemas import describe
+
 
 class TeiRerankRequest(BaseModel):
     """``POST /rerank`` (and ``POST /`` on a cross-encoder), as text-embeddings-inference takes it.
@@ -117,10 +119,10 @@ def parse_pairs(value: Any) -> list[tuple[str, str]]:
     if is_pair(value):
         return [(value[0], value[1])]
     if not isinstance(value, list):
-        raise ValueError("inputs must be a pair [query, document] or a list of such pairs")
+        raise ValueError(f"inputs must be a pair [query, document] or a list of such pairs; got {describe(value)}")
     pairs = []
     for index, item in enumerate(value):
         if not is_pair(item):
-            raise ValueError(f"inputs.{index} must be a pair [query, document] of two strings")
+            raise ValueError(f"inputs.{index} must be a pair [query, document] of two strings; got {describe(item)}")
         pairs.append((item[0], item[1]))
     return pairs

@@ -7,13 +7,11 @@ are raised as embedlab errors and turned into answers by the one table in :mod:`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
@@ -22,22 +20,33 @@ from starlette.responses import HTMLResponse, Response
 from embedlab.engine.options import EmbedOptions, ResolvedOptions
 from embedlab.engine.serving import EmbedOutcome
 from embedlab.engine.vector_precision import PRECISIONS
-from embedlab.errors import ConfigError, InputTooLongError, RequestTooLargeError, WorkerUnavailableError
+from embedlab.errors import ConfigError, InputTooLongError, WorkerUnavailableError
 from embedlab.server.dashboard import dashboard_html
-from embedlab.server.errors import RequestSchemaError, UnsupportedMediaTypeError, error_response
+from embedlab.server.errors import RequestSchemaError, error_response
+from embedlab.server.http import (
+    ClientGone,
+    json_response,
+    read_json_body,
+    run_unless_client_leaves,
+    served_model,
+    server_state,
+    timing_headers,
+)
 from embedlab.server.int8_ranges import default_ranges_info
 from embedlab.server.memory_share import METHOD as MEMORY_METHOD
 from embedlab.server.memory_share import rss_bytes
-from embedlab.server.metrics import MODEL_SCOPE_KEY
+from embedlab.server.rerank_routes import RERANK_SCHEMAS, tei_predict, tei_rerank
 from embedlab.server.schemas import (
     EmbeddingsRequest,
     ParsedInput,
     TeiEmbedRequest,
     TokenizeRequest,
     check_batch_size,
+    describe,
+    json_object,
     validate_body,
 )
-from embedlab.server.state import ModelKind, ServedModel, ServerState
+from embedlab.server.state import ModelKind, ServedModel
 from embedlab.server.tokenids import decode_token_ids
 from embedlab.server.truncation import HEADER as TRUNCATED_HEADER
 from embedlab.server.truncation import count_truncated_async, too_long_hint
@@ -45,10 +54,10 @@ from embedlab.server.wire_format import base64_vectors, json_vectors
 from embedlab.settings import LongInputPolicy
 from embedlab.version import __version__
 
-T = TypeVar("T")
 router = APIRouter()
 ROUTES = frozenset(
     {"/", "/v1/embeddings", "/embeddings", "/embed", "/tokenize", "/v1/models", "/info", "/health", "/metrics"}
+    | set(RERANK_SCHEMAS)
 )
 #: the JSON body schema of each POST route (tests/server/test_validation.py walks every field of each)
 REQUEST_SCHEMAS: dict[str, type[BaseModel]] = {
@@ -56,107 +65,10 @@ REQUEST_SCHEMAS: dict[str, type[BaseModel]] = {
     "/embeddings": EmbeddingsRequest,
     "/embed": TeiEmbedRequest,
     "/tokenize": TokenizeRequest,
-    "/": TeiEmbedRequest,  # POST / is the served model's main route (MAIN_ROUTES): /embed for an embedding model
+    "/": TeiEmbedRequest,  # POST / is the named model's main route (MAIN_ROUTES): /embed for an embedding model
+    **RERANK_SCHEMAS,
 }
-DRAIN_LIMIT = 64 * 1024 * 1024  # bytes of an oversized body read (and discarded) so the client sees the 413
 TOKEN_IDS_INLINE = 20_000  # decode fewer ids than this in the event loop; more in a thread
-
-
-class ClientGone(Exception):
-    """The client closed the connection before its answer was ready."""
-
-
-def _state(request: Request) -> ServerState:
-    state: ServerState = request.app.state.server
-    return state
-
-
-def _served(request: Request, requested: str | None) -> ServedModel:
-    """The model a request names (:meth:`ServerState.model_for`), noted in its scope for the metrics' label."""
-    model = _state(request).model_for(requested)
-    request.scope[MODEL_SCOPE_KEY] = model.name
-    return model
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY),
-        status_code=status,
-        headers=headers,
-        media_type="application/json",
-    )
-
-
-async def read_json_body(request: Request, limit: int) -> bytes:
-    """The request body, at most ``limit`` bytes.
-
-    Raises:
-        UnsupportedMediaTypeError: a Content-Type other than JSON (415).
-        RequestTooLargeError: over ``limit`` bytes (413); the body is read and discarded up to a cap
-            first, so the client can read the answer.
-    """
-    content_type = request.headers.get("content-type")
-    if content_type is not None:
-        media = content_type.split(";", 1)[0].strip().lower()
-        if media != "application/json" and not media.endswith("+json"):
-            raise UnsupportedMediaTypeError(
-                f"send the body as JSON with the header 'Content-Type: application/json' (got {media or 'none'!r})"
-            )
-    too_large = RequestTooLargeError(
-        f"the body is over {limit} bytes (max_payload_bytes); send fewer or shorter inputs per request"
-    )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit + DRAIN_LIMIT:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
-        elif size > limit + DRAIN_LIMIT:
-            break
-    if size > limit:
-        raise too_large
-    return b"".join(chunks)
-
-
-async def _wait_for_disconnect(request: Request) -> None:
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
-async def run_unless_client_leaves(request: Request, work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work``; if the client disconnects first, cancel it (its queued texts are dropped) and raise ClientGone."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_wait_for_disconnect(request))
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    finally:
-        watcher.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    raise ClientGone
-
-
-def _timing_headers(outcome: EmbedOutcome) -> dict[str, str]:
-    ms = {stage: seconds * 1000.0 for stage, seconds in outcome.timings.items()}
-    return {
-        "server-timing": ", ".join(f"{stage};dur={value:.3f}" for stage, value in ms.items()),
-        "x-tokenization-time": f"{ms['tokenize']:.3f}",
-        "x-queue-time": f"{ms['queue']:.3f}",
-        "x-inference-time": f"{ms['inference']:.3f}",
-        "x-total-time": f"{ms['total']:.3f}",
-        "x-cache-hits": str(outcome.cache_hits),
-    }
 
 
 def _long_input(truncate: bool | None, long_input: LongInputPolicy | None) -> LongInputPolicy | None:
@@ -210,7 +122,10 @@ class Embedded:
 
     def headers(self) -> dict[str, str]:
         """The timing headers and ``x-embedlab-truncated``."""
-        return {**_timing_headers(self.outcome), TRUNCATED_HEADER: str(self.truncated)}
+        return {
+            **timing_headers(self.outcome.timings, self.outcome.cache_hits),
+            TRUNCATED_HEADER: str(self.truncated),
+        }
 
 
 async def _embed(
@@ -228,7 +143,7 @@ async def _embed(
     except InputTooLongError as exc:
         raise InputTooLongError(exc.index, exc.n_tokens, exc.limit, too_long_hint) from exc
     truncated = await count_truncated_async(model.embedder, texts, outcome.tokens, resolved)
-    model.metrics.observe_embedding(outcome.timings, len(texts), outcome.total_tokens, truncated)
+    model.metrics.observe_request(outcome.timings, len(texts), outcome.total_tokens, truncated)
     return Embedded(outcome, truncated)
 
 
@@ -247,11 +162,11 @@ def _embeddings_openapi() -> dict[str, Any]:
 
 async def _create_embeddings(request: Request) -> Response:
     try:
-        state = _state(request)
+        state = server_state(request)
         settings = state.settings
         raw = await read_json_body(request, settings.max_payload_bytes)
         body = validate_body(EmbeddingsRequest, raw, allow_unknown=not settings.reject_unknown_fields)
-        model = _served(request, body.model)
+        model = served_model(request, body.model)
         parsed: ParsedInput = body.input
         check_batch_size(len(parsed), settings.max_client_batch)
         options = EmbedOptions(
@@ -277,7 +192,7 @@ async def _create_embeddings(request: Request) -> Response:
         "model": model.name,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "truncated_inputs": embedded.truncated},
     }
-    return _json(answer, headers=embedded.headers())
+    return json_response(answer, headers=embedded.headers())
 
 
 router.add_api_route(
@@ -299,16 +214,17 @@ router.add_api_route(
 
 
 @router.post("/embed", summary="Embed (text-embeddings-inference style)", response_class=Response)
-async def tei_embed(request: Request) -> Response:
+async def tei_embed(request: Request, raw: bytes | None = None) -> Response:
     """TEI's ``{"inputs": str | [str], ...}`` (:class:`TeiEmbedRequest`) → ``[[number]]``, or ``[str]`` in base64.
 
     The optional ``model`` (an extension: TEI serves one model) picks the model when several are served.
     """
     try:
-        state = _state(request)
-        raw = await read_json_body(request, state.settings.max_payload_bytes)
+        state = server_state(request)
+        if raw is None:
+            raw = await read_json_body(request, state.settings.max_payload_bytes)
         body = validate_body(TeiEmbedRequest, raw, allow_unknown=not state.settings.reject_unknown_fields)
-        model = _served(request, body.model)
+        model = served_model(request, body.model)
         texts = [body.inputs] if isinstance(body.inputs, str) else list(body.inputs)
         check_batch_size(len(texts), state.settings.max_client_batch, "inputs")
         model.metrics.on_inputs("text", len(texts))
@@ -326,42 +242,51 @@ async def tei_embed(request: Request) -> Response:
         return Response(status_code=499)
     vectors = embedded.outcome.vectors
     answer = base64_vectors(vectors) if body.encoding_format == "base64" else json_vectors(vectors)
-    return _json(answer, headers=embedded.headers())
+    return json_response(answer, headers=embedded.headers())
 
 
 #: What ``POST /`` answers for each kind of served model: its main route, as TEI's router does (TEI's
-#: clients, huggingface_hub's ``InferenceClient(base_url=...)`` among them, post to the root). An
-#: embedding model's is ``/embed``; a model kind with another main route (a cross-encoder: TEI's
-#: ``/rerank`` / ``/predict`` shapes) adds its row, and REQUEST_SCHEMAS["/"] follows the served kind.
-MAIN_ROUTES: dict[ModelKind, Callable[[Request], Awaitable[Response]]] = {"embedding": tei_embed}
+#: clients, huggingface_hub's ``InferenceClient(base_url=...)`` among them, post to the root): ``/embed`` for
+#: an embedding model; for a cross-encoder ``/rerank`` when it has one label (a reranker, TEI's ``Reranker``)
+#: and ``/predict`` when it has several (TEI's ``Classifier``).
+MAIN_ROUTES: dict[ModelKind, Callable[[Request, bytes], Awaitable[Response]]] = {
+    "embedding": tei_embed,
+    "cross-encoder": tei_rerank,
+}
 
 
-@router.post(
-    "/", summary="The served model's main route (TEI style: /embed for an embedding model)", response_class=Response
-)
+@router.post("/", summary="The model's main route (TEI style: /embed, /rerank or /predict)", response_class=Response)
 async def main_route(request: Request) -> Response:
-    """``POST /``: the served model's main route (:data:`MAIN_ROUTES`); ``GET /`` stays the dashboard."""
-    return await MAIN_ROUTES[_state(request).model_kind](request)
+    """``POST /``: the main route (:data:`MAIN_ROUTES`) of the model the body's ``model`` names (or the one
+    served); ``GET /`` stays the dashboard."""
+    state = server_state(request)
+    raw = await read_json_body(request, state.settings.max_payload_bytes)
+    named = json_object(raw).get("model")
+    if named is not None and not isinstance(named, str):
+        raise RequestSchemaError(f"model: Input should be a valid string; got {describe(named)}", "model")
+    model = state.model_for(named)
+    if model.kind == "cross-encoder" and model.reranker.spec.num_labels > 1:
+        return await tei_predict(request, raw)
+    return await MAIN_ROUTES[model.kind](request, raw)
 
 
 @router.post("/tokenize", summary="Tokenize with the model's tokenizer", response_class=Response)
 async def tokenize(request: Request) -> Response:
     """``{"inputs": str | [str], "add_special_tokens", "prompt_name", "model"}`` → per input, its tokens, offsets."""
-    state = _state(request)
+    state = server_state(request)
     raw = await read_json_body(request, state.settings.max_payload_bytes)
     body = validate_body(TokenizeRequest, raw, allow_unknown=not state.settings.reject_unknown_fields)
-    model = _served(request, body.model)
     if body.inputs is not None and body.input is not None:
         raise RequestSchemaError("give the texts to tokenize in 'inputs' or in 'input', not both", "input")
     field, given = ("input", body.input) if body.input is not None else ("inputs", body.inputs)
     if given is None:
         raise RequestSchemaError("field 'inputs' is required: the texts to tokenize", "inputs")
+    model = served_model(request, body.model)
     texts = [given] if isinstance(given, str) else list(given)
     check_batch_size(len(texts), state.settings.max_client_batch, field)
-    embedder = model.embedder
-    prefix = embedder.resolve(prompt_name=body.prompt_name).prompt if body.prompt_name is not None else ""
+    prefix = model.embedder.resolve(prompt_name=body.prompt_name).prompt if body.prompt_name is not None else ""
     encodings = await asyncio.to_thread(
-        embedder.tokenizer.encode_batch, [prefix + t for t in texts], add_special_tokens=body.add_special_tokens
+        model.engine.tokenizer.encode_batch, [prefix + t for t in texts], add_special_tokens=body.add_special_tokens
     )
     answer = []
     for text, encoding in zip(texts, encodings, strict=True):
@@ -381,7 +306,7 @@ async def tokenize(request: Request) -> Response:
                 }
             )
         answer.append(tokens)
-    return _json(answer)
+    return json_response(answer)
 
 
 @router.get("/v1/models", summary="The served models (OpenAI API)", response_class=Response)
@@ -390,33 +315,32 @@ async def list_models(request: Request) -> Response:
 
     ``root`` (an extension, as vLLM's) is the served name of the model a name reaches.
     """
-    state = _state(request)
+    state = server_state(request)
     created = int(state.started_at)
     data = [
         {"id": name, "object": "model", "created": created, "owned_by": "embedlab", "root": model.name}
         for model in state.models
         for name in (model.name, *model.aliases)
     ]
-    return _json({"object": "list", "data": data})
+    return json_response({"object": "list", "data": data})
 
 
-def _model_info(model: ServedModel) -> dict[str, Any]:
-    """One served model's part of ``/info``: spec, runtime, limits, defaults, cache and memory share."""
-    embedder = model.embedder
+def _runtime_info(model: ServedModel) -> dict[str, Any]:
+    """What any served model reports on ``/info``: names, kind, runtime, workers, limits, memory share."""
+    engine = model.engine
     limits = model.batcher.settings
     return {
         "model": model.name,
         "aliases": model.aliases,
         "kind": model.kind,
-        "spec": embedder.spec.to_dict(),
-        "backend": embedder.backend.name,
-        "backend_auto": embedder.calibration.summary() if embedder.calibration is not None else None,
-        "device": embedder.backend.device,
+        "spec": engine.spec.to_dict(),
+        "backend": engine.backend.name,
+        "device": engine.backend.device,
         "workers": limits.workers,
-        "threads_per_worker": embedder.settings.threads,
+        "threads_per_worker": engine.settings.threads,
         "ready": model.batcher.ready,
         "limits": {
-            "max_tokens_per_input": embedder.defaults.max_tokens,
+            "max_tokens_per_input": engine.defaults.max_tokens,
             "max_batch_tokens": limits.max_batch_tokens,
             "max_batch_size": limits.max_batch_size,
             "max_concurrent_requests": limits.max_concurrent_requests,
@@ -424,6 +348,27 @@ def _model_info(model: ServedModel) -> dict[str, Any]:
             "request_timeout_s": limits.request_timeout_s,
             "inference_timeout_s": limits.inference_timeout_s,
         },
+        "memory": {
+            "rss_share_bytes": model.memory.share_bytes,
+            "load_rss_bytes": model.memory.load_bytes,
+            "warm_up_rss_bytes": model.memory.warm_up_bytes,
+        },
+    }
+
+
+def _model_info(model: ServedModel) -> dict[str, Any]:
+    """One served model's part of ``/info``: spec, runtime, limits, defaults, cache and memory share."""
+    if model.kind == "cross-encoder":
+        spec = model.reranker.spec
+        return {
+            **_runtime_info(model),
+            "defaults": {"activation": spec.activation, "labels": list(spec.labels), "raw_scores": False},
+            "routes": ["/rerank", "/v1/rerank", "/predict", "/"],
+        }
+    embedder = model.embedder
+    return {
+        **_runtime_info(model),
+        "backend_auto": embedder.calibration.summary() if embedder.calibration is not None else None,
         "defaults": {
             "long_input": embedder.settings.long_input,
             "dimensions": embedder.settings.dimensions,
@@ -437,11 +382,6 @@ def _model_info(model: ServedModel) -> dict[str, Any]:
             "path": str(model.cache_path) if model.cache_path else None,
             "held": len(model.cache) if model.cache is not None else 0,
         },
-        "memory": {
-            "rss_share_bytes": model.memory.share_bytes,
-            "load_rss_bytes": model.memory.load_bytes,
-            "warm_up_rss_bytes": model.memory.warm_up_bytes,
-        },
     }
 
 
@@ -449,7 +389,7 @@ def _model_info(model: ServedModel) -> dict[str, Any]:
 async def info(request: Request) -> Response:
     """The server's version, limits and memory, and per served model (``models``, in load order) its spec,
     backend, workers, limits, defaults, cache and RSS share."""
-    state = _state(request)
+    state = server_state(request)
     settings = state.settings
     answer = {
         "version": __version__,
@@ -469,14 +409,14 @@ async def info(request: Request) -> Response:
         "auth": settings.api_key is not None,
         "routes": sorted(ROUTES),
     }
-    return _json(answer)
+    return json_response(answer)
 
 
 @router.get("/health", summary="200 when every model's round trip succeeded recently", response_class=Response)
 async def health(request: Request) -> Response:
     """200 after warm-up while every model's workers answer; 503 while any model is starting, stuck, dead or
     failing. The body lists each model's state (``models``); the top-level figures sum them (the age: the oldest)."""
-    state = _state(request)
+    state = server_state(request)
     snapshots = await asyncio.gather(*(model.batcher.check_health() for model in state.models))
     models = [
         {
@@ -493,7 +433,7 @@ async def health(request: Request) -> Response:
     sick = [entry for entry in models if entry["status"] != "ok"]
     if not sick:
         ages = [s.last_success_age_s for s in snapshots if s.last_success_age_s is not None]
-        return _json(
+        return json_response(
             {
                 "status": "ok",
                 "last_success_age_s": max(ages) if ages else None,
@@ -513,7 +453,7 @@ async def health(request: Request) -> Response:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
     """The Prometheus text exposition of this server's registry."""
-    return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(server_state(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/", summary="Dashboard page", response_class=HTMLResponse, include_in_schema=False)

@@ -209,6 +209,22 @@ def _first_error(exc: ValidationError, model: type[BaseModel]) -> tuple[str, str
     return message, field
 
 
+def json_object(raw: bytes) -> dict[str, Any]:
+    """Parse JSON ``raw``, which must be an object.
+
+    Raises:
+        MalformedBodyError: not JSON (400).
+        RequestSchemaError: JSON other than an object (400).
+    """
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedBodyError(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RequestSchemaError(f"the body must be a JSON object, got {describe(data)}")
+    return data
+
+
 def validate_body(model: type[ModelT], raw: bytes, allow_unknown: bool = False) -> ModelT:
     """Parse JSON ``raw`` into ``model``.
 
@@ -217,12 +233,7 @@ def validate_body(model: type[ModelT], raw: bytes, allow_unknown: bool = False) 
         RequestSchemaError: JSON of the wrong shape or a value outside a field's choices (400), naming the
             field and the value.
     """
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedBodyError(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise RequestSchemaError(f"the body must be a JSON object, got {describe(data)}")
+    data = json_object(raw)
     if allow_unknown:
         data = {key: value for key, value in data.items() if key in model.model_fields}
     try:

@@ -12,6 +12,7 @@ from typing import Literal
 
 from embedlab.engine.cache import VectorCache
 from embedlab.engine.embedder import Embedder
+from embedlab.engine.rerank import Reranker
 from embedlab.engine.serving import DynamicBatcher
 from embedlab.errors import UnknownModelError
 from embedlab.server.errors import RequestSchemaError
@@ -21,7 +22,12 @@ from embedlab.server.metrics import ModelMetrics, ServerMetrics
 from embedlab.server.settings import ServerSettings
 
 #: what kind of model a server serves; it picks the main route that ``POST /`` answers with
-ModelKind = Literal["embedding"]
+ModelKind = Literal["embedding", "cross-encoder"]
+#: the routes each kind of model answers (named in the error a request to the other kind gets)
+KIND_ROUTES: dict[str, str] = {
+    "embedding": "/v1/embeddings, /embed",
+    "cross-encoder": "/rerank, /v1/rerank, /predict",
+}
 
 
 @dataclass
@@ -32,10 +38,11 @@ class ServedModel:
         name: the name reported in responses (``served_model_name``, else the model's own name).
         accepted_names: every name a request's ``model`` may use for it (see :mod:`embedlab.server.model_names`).
         settings: this model's settings: the server-wide ones with its ``models`` entry's fields in place.
-        embedder: the loaded model.
+        engine: the loaded model: an :class:`Embedder`, or a :class:`Reranker` for a cross-encoder
+            (:attr:`embedder` / :attr:`reranker` give it as the kind a route needs).
         batcher: the dynamic batcher in front of it (its own queue, admission limits and workers).
         metrics: its labelled metrics series (the batcher's observer).
-        cache: its vector cache (None when disabled).
+        cache: its vector cache (None when disabled, and for a cross-encoder: scores are never cached).
         cache_path: the sqlite file of its cache (None: memory only).
         int8_ranges: int8 / uint8 ranges measured on the calibration file (None: the default [-1, 1]).
         kind: the kind of model (``POST /`` answers with its main route).
@@ -45,7 +52,7 @@ class ServedModel:
     name: str
     accepted_names: frozenset[str]
     settings: ServerSettings
-    embedder: Embedder
+    engine: Embedder | Reranker
     batcher: DynamicBatcher
     metrics: ModelMetrics
     cache: VectorCache | None
@@ -53,6 +60,34 @@ class ServedModel:
     int8_ranges: CalibrationRanges | None = None
     kind: ModelKind = "embedding"
     memory: ModelMemory = field(default_factory=ModelMemory)
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model as an embedding model.
+
+        Raises:
+            RequestSchemaError: it is a cross-encoder (400, naming the routes it answers).
+        """
+        if not isinstance(self.engine, Embedder):
+            raise self._wrong_kind("an embedding model")
+        return self.engine
+
+    @property
+    def reranker(self) -> Reranker:
+        """The model as a cross-encoder.
+
+        Raises:
+            RequestSchemaError: it is an embedding model (400, naming the routes it answers).
+        """
+        if not isinstance(self.engine, Reranker):
+            raise self._wrong_kind("a cross-encoder (reranker)")
+        return self.engine
+
+    def _wrong_kind(self, needed: str) -> RequestSchemaError:
+        what = "a cross-encoder (reranker)" if self.kind == "cross-encoder" else "an embedding model"
+        return RequestSchemaError(
+            f"model {self.name!r} is {what}; this route needs {needed}: use {KIND_ROUTES[self.kind]} with it", "model"
+        )
 
     @property
     def aliases(self) -> list[str]:
@@ -81,11 +116,6 @@ class ServerState:
 
     def __post_init__(self) -> None:
         self._by_name = {name: model for model in self.models for name in model.accepted_names}
-
-    @property
-    def model_kind(self) -> ModelKind:
-        """The kind the served models share (``POST /`` answers with its main route)."""
-        return self.models[0].kind
 
     def model_for(self, requested: str | None, field_name: str = "model") -> ServedModel:
         """The model a request names: by served name or alias; None picks the one model if only one is served.
