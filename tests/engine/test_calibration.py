@@ -122,3 +122,27 @@ def test_writing_a_calibration_removes_partials_of_killed_calibrations(tmp_path:
     _write_atomic(path, {"ok": True})
     assert json.loads(path.read_text()) == {"ok": True}
     assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+@pytest.mark.slow
+def test_a_first_auto_load_by_name_exports_once_in_the_child_and_keeps_torch_out(tmp_path: Path) -> None:
+    """The calibration child resolves a model by path; it must key the exported graph by the parent's name, or the
+    parent exports the graph a second time itself (importing PyTorch into the server: +300 MB for its lifetime)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, json, embedlab\n"
+        "model = embedlab.load('sentence-transformers/all-MiniLM-L6-v2', backend='auto')\n"
+        "print(json.dumps({'backend': model.backend.name, 'torch': 'torch' in sys.modules}))\n"
+    )
+    env = {**os.environ, "EMBEDLAB_CACHE_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    graphs = sorted(p.parent for p in (tmp_path / "onnx").rglob("model.onnx"))
+    assert len(graphs) == 1, graphs  # one export, by the child, found by the parent
+    if result["backend"] in ("onnx", "onnx-int8", "openvino", "openvino-f32"):
+        assert result["torch"] is False

@@ -83,7 +83,17 @@ def compare_sections(report: CompareReport) -> list[Section]:
     metric = METRIC_NAMES.get(report.metric or "", report.metric or "score")
     shape = Section(
         title="Models: what they are",
-        headers=["model", "params", "V×D table", "encoder", "layers × hidden", "dim", "max tokens", "disk MB"],
+        headers=[
+            "model",
+            "params",
+            "V×D table",
+            "encoder",
+            "layers × hidden",
+            "dim",
+            "max tokens",
+            "disk MB",
+            *(f"B/vec {p}" for p in HEADLINE_PRECISIONS if p in report.precisions),
+        ],
     )
     measured = Section(
         title="Measured on this machine, on your texts",
@@ -96,7 +106,6 @@ def compare_sections(report: CompareReport) -> list[Section]:
             "truncated",
             "tokens lost",
             metric,
-            *(f"B/vec {p}" for p in HEADLINE_PRECISIONS if p in report.precisions),
             "Pareto",
         ],
     )
@@ -113,6 +122,7 @@ def compare_sections(report: CompareReport) -> list[Section]:
                 str(row["dim"]),
                 str(row["max_tokens"]),
                 f"{row['disk_mb']:.0f}",
+                *(fmt_int(row["bytes_per_vector"][p]) for p in HEADLINE_PRECISIONS if p in report.precisions),
             ]
         )
         measured.rows.append(
@@ -125,11 +135,13 @@ def compare_sections(report: CompareReport) -> list[Section]:
                 f"{100 * row['truncated_share']:.1f}%",
                 fmt_int(row["tokens_lost"]),
                 _score(row["score"]),
-                *(fmt_int(row["bytes_per_vector"][p]) for p in HEADLINE_PRECISIONS if p in report.precisions),
                 "✓" if result.pareto else "",
             ]
         )
-    shape.notes.append("params = all of the model's parameters; V×D table = its word embeddings; encoder = its layers")
+    shape.notes.append(
+        "params = all of the model's parameters; V×D table = its word embeddings; encoder = its layers; "
+        "B/vec = bytes of one full-size vector in each precision (every precision and size: the options table)"
+    )
     measured.notes.append(
         f"texts: {report.texts}, {report.texts_count:,} of them. truncated: share over the model's max tokens; "
         "tokens/s: real tokens (no padding) per second, median of the timed rounds; query p50: one text per call; "

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -461,6 +461,8 @@ def auto_choice(
         "-m",
         "embedlab.engine.calibration",
         str(spec.path),
+        "--name",
+        spec.name,
         "--device",
         device,
         "--out",
@@ -491,12 +493,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("model", type=Path)
+    parser.add_argument("--name", default=None, help="the model's name in the parent (keys the exported graph)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
-        calibration = measure(read_spec(resolve_model(str(args.model))), args.device, args.threads)
+        resolved = resolve_model(str(args.model))
+        if args.name:  # the parent's name: the graph it exports is then the one the parent's backends find
+            resolved = replace(resolved, name=args.name)
+        calibration = measure(read_spec(resolved), args.device, args.threads)
         _write_atomic(args.out, calibration.to_dict())
     except EmbedlabError as exc:
         print(f"calibration failed: {exc}", file=sys.stderr)
