@@ -10,6 +10,8 @@ from embedlab.inspect.report import Section, fmt_int
 _MB = 1_000_000
 #: precisions shown as columns of the model table (all are in the options table and the JSON)
 HEADLINE_PRECISIONS: tuple[str, ...] = ("float32", "int8", "binary")
+#: short names of the precisions in column headers
+SHORT_PRECISIONS: dict[str, str] = {"float32": "f32", "int8": "int8", "binary": "bin"}
 #: short column names of the eval metrics
 METRIC_NAMES: dict[str, str] = {"cosine_spearman": "STS Spearman", "ndcg_at_10": "nDCG@10"}
 
@@ -92,7 +94,7 @@ def compare_sections(report: CompareReport) -> list[Section]:
             "dim",
             "max tokens",
             "disk MB",
-            *(f"B/vec {p}" for p in HEADLINE_PRECISIONS if p in report.precisions),
+            "bytes/vector " + " · ".join(SHORT_PRECISIONS[p] for p in HEADLINE_PRECISIONS if p in report.precisions),
         ],
     )
     measured = Section(
@@ -122,7 +124,7 @@ def compare_sections(report: CompareReport) -> list[Section]:
                 str(row["dim"]),
                 str(row["max_tokens"]),
                 f"{row['disk_mb']:.0f}",
-                *(fmt_int(row["bytes_per_vector"][p]) for p in HEADLINE_PRECISIONS if p in report.precisions),
+                " · ".join(fmt_int(row["bytes_per_vector"][p]) for p in HEADLINE_PRECISIONS if p in report.precisions),
             ]
         )
         measured.rows.append(
@@ -140,7 +142,7 @@ def compare_sections(report: CompareReport) -> list[Section]:
         )
     shape.notes.append(
         "params = all of the model's parameters; V×D table = its word embeddings; encoder = its layers; "
-        "B/vec = bytes of one full-size vector in each precision (every precision and size: the options table)"
+        "bytes/vector: one full-size vector in float32 · int8 · binary (every precision and size: the options table)"
     )
     measured.notes.append(
         f"texts: {report.texts}, {report.texts_count:,} of them. truncated: share over the model's max tokens; "
