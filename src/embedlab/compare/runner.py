@@ -14,11 +14,7 @@ Order of work:
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +26,7 @@ from embedlab.compare.pareto import Option, pareto_front
 from embedlab.engine.vector_precision import PRECISIONS, Precision, bytes_per_vector, check_precision
 from embedlab.errors import BackendError, ConfigError, EmbedlabError
 from embedlab.eval.task import QualityPoint
+from embedlab.json_child import run_json_job
 from embedlab.settings import EngineSettings
 
 #: texts in the speed sample, timed calls of it, and single-text calls for the latency
@@ -200,32 +197,13 @@ def measure_in_process(job: dict[str, Any], timeout_s: float | None = None) -> d
         EmbedlabError: the error the process raised, as the same type (a model it cannot run: ModelLoadError).
         BackendError: the process failed otherwise (crash, timeout, no output).
     """
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "embedlab.compare.probe"],
-            input=json.dumps(job),
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BackendError(f"measuring {job['settings']['model']} took over {timeout_s:g} s") from exc
-    except OSError as exc:
-        raise BackendError(f"cannot start the measuring process: {exc}") from exc
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    try:
-        result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
-    except json.JSONDecodeError:
-        result = {}
-    if "error" in result:
-        raise _error_class(str(result.get("type")))(result["error"])
-    if done.returncode != 0 or "tokens_per_s" not in result:
-        why = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BackendError(f"measuring {job['settings']['model']} failed (exit {done.returncode}): {why}")
-    return result
+    name = job["settings"]["model"]
+    done = run_json_job("embedlab.compare.probe", job, f"measuring {name}", timeout_s)
+    if "error" in done.result:
+        raise _error_class(str(done.result.get("type")))(done.result["error"])
+    if done.returncode != 0 or "tokens_per_s" not in done.result:
+        raise BackendError(f"measuring {name} failed (exit {done.returncode}): {done.stderr_tail}")
+    return done.result
 
 
 def score_dimensions(facts: ModelFacts, asked: Sequence[int]) -> list[int]:

@@ -15,17 +15,14 @@ The choice (documented in docs/inspect-plan.md):
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from embedlab.errors import BackendError, ConfigError
 from embedlab.inspect.report import fmt_bytes
+from embedlab.json_child import run_json_job
 from embedlab.settings import EngineSettings
 
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 4, 16, 64, 256)
@@ -165,26 +162,10 @@ def measure_batch_sizes(
         "max_tokens": max_tokens,
         "long_input": long_input,
     }
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "embedlab.plan.probe"],
-            input=json.dumps(job),
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BackendError(f"the batch-size measuring process failed: {exc}") from exc
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    try:
-        result = json.loads(lines[-1]) if lines else {}
-    except json.JSONDecodeError:
-        result = {}
+    done = run_json_job("embedlab.plan.probe", job, "the batch-size measuring process", timeout)
+    result = done.result
     if done.returncode != 0 or "results" not in result:
-        why = result.get("error") or (done.stderr.strip().splitlines() or ["no output"])[-1]
+        why = result.get("error") or done.stderr_tail
         raise BackendError(f"the batch-size measuring process failed (exit {done.returncode}): {why}")
     return [BatchMeasurement(**row) for row in result["results"]]
 
