@@ -10,8 +10,9 @@ from embedlab.errors import BackendError
 from embedlab.json_child import run_json_job
 
 CHILD = '''
-import json, sys
+import json, sys, time
 job = json.loads(sys.stdin.read())
+time.sleep(job.get("sleep", 0))
 print("progress noise")
 print("a warning", file=sys.stderr)
 if job.get("fail"):
@@ -44,6 +45,6 @@ def test_a_missing_module_is_a_failed_exit_with_its_last_stderr_line() -> None:
     assert done.stderr_tail.endswith("No module named embedlab.no_such_probe")
 
 
-def test_a_job_over_its_time_is_a_backend_error() -> None:
+def test_a_job_over_its_time_is_a_backend_error(child_module: str) -> None:
     with pytest.raises(BackendError, match=r"sleeping took over 0\.5 s"):
-        run_json_job("http.server", {}, "sleeping", timeout_s=0.5)  # serves until killed
+        run_json_job(child_module, {"sleep": 30, "values": []}, "sleeping", timeout_s=0.5)
