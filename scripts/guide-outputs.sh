@@ -67,6 +67,7 @@ step() {
     tail -n 20 "$log" >&2
     exit 1
   fi
+  [[ -f $OUT/timings.txt ]] && sed -i "/^$name /d" "$OUT/timings.txt"  # a step run again replaces its line
   echo "$name $((SECONDS - begun)) s" >>"$OUT/timings.txt"
   echo "  -> $file ($((SECONDS - begun)) s)"
 }
@@ -150,7 +151,7 @@ step 05-inspect-b8-L128 embedlab inspect --batch 8 --seq 128 --no-flop-count
 step 06-inspect-b8-L256 embedlab inspect --batch 8 --seq 256 --no-flop-count
 
 # 5. Batch size: the throughput curve
-step 07-bench-batch embedlab bench --batch 1,4,16,64,256 --seq 128 --no-cache -q \
+step 07-bench-batch embedlab bench --batch 1,4,16,64,256 --seq 16,128 --no-cache -q \
   -o "$OUT/bench-batch.json" --report "$OUT/bench-batch.html"
 bench_plot "$OUT/bench-batch.html" "Throughput vs batch size" "$IMG/bench-batch.png"
 rm -f "$OUT/bench-batch.html"

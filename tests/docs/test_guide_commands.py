@@ -1,8 +1,9 @@
 """Every ``embedlab ...`` command line in the guides' code blocks parses with the real CLI, so they cannot drift.
 
 The pages: docs/guide.md, and docs/guide.zh-CN.md and docs/integrations.md when they exist. In each fenced
-code block, a line that starts with ``embedlab `` (after indentation) is a command; a trailing backslash
-joins the next line to it, and a ``#`` comment is dropped as the shell drops it. Each command is split
+shell block (```bash, ```sh, ```shell, ```console; a ```text block holds output, whose lines may start
+with ``embedlab`` too), a line that starts with ``embedlab `` (after indentation) is a command; a trailing
+backslash joins the next line to it, and a ``#`` comment is dropped as the shell drops it. Each command is split
 with :func:`shlex.split` and resolved level by level (``embedlab`` → ``eval`` → ``sts``) with click's own
 ``make_context``: an unknown command or option, a value of the wrong type or a missing required option
 fails as it would in the shell. Nothing is run.
@@ -24,19 +25,21 @@ from embedlab.cli import app
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGES = ("guide.md", "guide.zh-CN.md", "integrations.md")
-FENCE = re.compile(r"^\s*(```|~~~)")
+FENCE = re.compile(r"^\s*(```|~~~)\s*(\w*)")
+SHELL_BLOCKS = frozenset({"bash", "sh", "shell", "console"})
 
 
 def code_block_commands(markdown: str) -> list[str]:
-    """The ``embedlab`` command lines inside the fenced code blocks of ``markdown``, continuations joined."""
+    """The ``embedlab`` command lines inside the fenced shell blocks of ``markdown``, continuations joined."""
     commands: list[str] = []
-    inside = False
+    block: str | None = None  # the open block's language ("" for none); None outside any block
     pending: str | None = None
     for line in markdown.splitlines():
-        if FENCE.match(line):
-            inside, pending = not inside, None
+        fence = FENCE.match(line)
+        if fence:
+            block, pending = (fence[2].lower() if block is None else None), None
             continue
-        if not inside:
+        if block not in SHELL_BLOCKS:
             continue
         text = line.strip()
         if pending is None and not text.startswith("embedlab "):
@@ -143,7 +146,7 @@ def test_a_command_the_cli_refuses_fails(line: str) -> None:
         parse_command_line(line)
 
 
-def test_commands_are_read_from_code_blocks_only_with_continuations_joined() -> None:
+def test_commands_are_read_from_shell_blocks_only_with_continuations_joined() -> None:
     markdown = "\n".join(
         [
             "Run embedlab inspect in prose: not a command.",
@@ -154,9 +157,16 @@ def test_commands_are_read_from_code_blocks_only_with_continuations_joined() -> 
             "  embedlab inspect -b 8",
             "```",
             "embedlab eval sts outside any block",
+            "```text",
+            "embedlab plan: sentence-transformers/all-MiniLM-L6-v2 on corpus.jsonl",
+            "```",
+            "```console",
+            "embedlab bench --seq 16",
+            "```",
         ]
     )
     assert code_block_commands(markdown) == [
         "embedlab plan --data $DATA/corpus.jsonl --text-field text --sample 128   # keep it short",
         "embedlab inspect -b 8",
+        "embedlab bench --seq 16",
     ]
