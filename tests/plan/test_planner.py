@@ -147,13 +147,18 @@ def test_storage_budget_picks_the_best_scored_option_that_fits(
     best_own = max(fitting, key=lambda o: (o.score, -o.bytes_per_vector))
     assert storage.recommended == best_own  # without a compare file
     assert best_own.precision != "float32" and own[0] not in storage.fitting
+    assert f"embed with --precision {best_own.precision}" in " ".join(report.notes)  # the budget's choice, said
     with_other = make_plan(
         settings,
         PlanOptions(**common, eval_path=sts_file, storage_budget=budget, compare_path=compared),
     )
     assert with_other.storage.recommended is not None
     assert (with_other.storage.recommended.model, with_other.storage.recommended.score) == ("other/model", 0.99)
+    assert "the storage budget chose another model, other/model" in " ".join(with_other.notes)
+    assert with_other.settings["model"] == report.spec.name  # the settings stay those of the model planned
     elsewhere = tmp_path / "other.tsv"
     elsewhere.write_text(sts_file.read_text())
     with pytest.raises(ConfigError, match="scores of different data cannot be ranked together"):
         make_plan(settings, PlanOptions(**common, eval_path=elsewhere, compare_path=compared))
+    with pytest.raises(ConfigError, match=r"--eval is .* \(first 10\): scores of different data"):
+        make_plan(settings, PlanOptions(**common, eval_path=sts_file, eval_limit=10, compare_path=compared))

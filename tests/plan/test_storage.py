@@ -79,6 +79,7 @@ def test_options_from_a_compare_result(tmp_path: Path) -> None:
     payload = {
         "metric": "cosine_spearman",
         "data": "sts-test.csv",
+        "data_limit": None,
         "models": [
             {
                 "name": "m",
@@ -91,8 +92,8 @@ def test_options_from_a_compare_result(tmp_path: Path) -> None:
     }
     path = tmp_path / "compare.json"
     path.write_text(json.dumps(payload))
-    options, data = options_from_compare(path)
-    assert data == "sts-test.csv"
+    options, data, limit = options_from_compare(path)
+    assert (data, limit) == ("sts-test.csv", None)
     assert [(o.model, o.precision, o.bytes_per_vector, o.score, o.metric) for o in options] == [
         ("m", "float32", 32, 0.8, "cosine_spearman"),
         ("m", "binary", 1, None, "cosine_spearman"),

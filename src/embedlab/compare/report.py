@@ -71,6 +71,7 @@ def report_json(report: CompareReport) -> dict[str, Any]:
         "failures": [{"name": n, "backend": b, "error": e} for n, b, e in report.failures],
         "metric": report.metric,
         "data": report.data,
+        "data_limit": report.data_limit,
         "texts": report.texts,
         "texts_count": report.texts_count,
         "precisions": report.precisions,

@@ -113,6 +113,7 @@ class CompareReport:
         failures: (model, backend or None, message) of those that could not be measured (``keep_going``).
         metric: the quality metric's name (``cosine_spearman`` / ``ndcg_at_10``), or None without data.
         data, texts: where the data and texts came from; texts_count: texts in the length statistics.
+        data_limit: the pairs / queries of ``data`` scored (None: all).
         precisions: the precisions reported.
         machine: CPU model, flags, cores.
         notes: caveats, in words.
@@ -122,6 +123,7 @@ class CompareReport:
     failures: list[tuple[str, str | None, str]]
     metric: str | None
     data: str | None
+    data_limit: int | None
     texts: str
     texts_count: int
     precisions: list[str]
@@ -316,6 +318,7 @@ def compare_models(options: CompareOptions, log: Callable[[str], None] = lambda 
         failures=failures,
         metric=metric,
         data=str(options.data) if options.data is not None else None,
+        data_limit=options.data_limit,
         texts=texts.source,
         texts_count=len(texts.all),
         precisions=list(precisions),

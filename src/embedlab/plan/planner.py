@@ -224,11 +224,15 @@ def _read_compare(options: PlanOptions, eval_task: EvalTask | None) -> list[Stor
     """
     if options.compare_path is None:
         return []
-    compared, data = options_from_compare(options.compare_path)
-    if eval_task is not None and data is not None and Path(data).resolve() != eval_task.path.resolve():
+    compared, data, limit = options_from_compare(options.compare_path)
+    if eval_task is None or data is None:
+        return compared
+    if Path(data).resolve() != eval_task.path.resolve() or limit != options.eval_limit:
+        theirs = f"{data}" + (f" (first {limit})" if limit is not None else "")
+        ours = f"{eval_task.path}" + (f" (first {options.eval_limit})" if options.eval_limit is not None else "")
         raise ConfigError(
-            f"{options.compare_path} scored models on {data}, --eval is {eval_task.path}: scores of different "
-            "data cannot be ranked together (run compare with --data the same as --eval)"
+            f"{options.compare_path} scored models on {theirs}, --eval is {ours}: scores of different data cannot "
+            "be ranked together (run compare with --data and --data-limit the same as --eval and --eval-limit)"
         )
     return compared
 
@@ -354,8 +358,22 @@ def make_plan(settings: EngineSettings, options: PlanOptions, log: Callable[[str
         _storage_options(spec, grid, options.precisions, points, compared), len(table.texts), options.storage_budget
     )
 
+    dims = dimension_choice.recommended
+    chosen = storage.recommended
+    if options.storage_budget is not None and chosen is not None:
+        if chosen.model == spec.name:  # the budget is a hard limit: its choice of dimensions wins
+            dims = chosen.dimensions
+            notes.append(
+                f"the storage budget chose {chosen.dimensions} dimensions in {chosen.precision}: embed with "
+                f"--precision {chosen.precision} (the settings file holds the dimensions; precision is per call)"
+            )
+        else:
+            notes.append(
+                f"the storage budget chose another model, {chosen.model} ({chosen.dimensions} dimensions, "
+                f"{chosen.precision}); these settings are for {spec.name}: plan {chosen.model} (--model) for its own"
+            )
     rate = next(m.tokens_per_second for m in batches if m.batch_size == chosen_batch)
-    cost = job_cost(len(table.texts), advice.tokens_embedded, rate, dimension_choice.recommended)
+    cost = job_cost(len(table.texts), advice.tokens_embedded, rate, dims)
     if settings.device.startswith("cuda"):
         notes.append(
             "memory was measured as host resident memory; GPU memory is not measured, so the budget "
@@ -376,8 +394,8 @@ def make_plan(settings: EngineSettings, options: PlanOptions, log: Callable[[str
     }
     if advice.long_input == "chunk":
         recommended_settings["chunk_overlap"] = settings.chunk_overlap
-    if dimension_choice.recommended != spec.dim:
-        recommended_settings["dimensions"] = dimension_choice.recommended
+    if dims != spec.dim:
+        recommended_settings["dimensions"] = dims
     if settings.threads is not None:
         recommended_settings["threads"] = settings.threads
     if settings.prompt_name is not None:

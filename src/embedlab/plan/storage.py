@@ -130,15 +130,15 @@ def choose_storage(options: Sequence[StorageOption], vectors: int, budget_bytes:
     else:
         best = max(fitting, key=lambda o: o.bytes_per_vector)
         reasons.append(
-            f"{best.label()}: the most bytes per vector {budget_text} "
-            f"({fmt_bytes(best.total_bytes(vectors))}); the quality cost of each precision is not measured "
-            "(give --eval to measure it)"
+            f"{best.label()}: the most bytes per vector ({budget_text}; {fmt_bytes(best.total_bytes(vectors))} "
+            "in all); the quality cost of each precision is not measured (give --eval to measure it)"
         )
     return StorageChoice(budget_bytes, vectors, list(options), fitting, best, reasons)
 
 
-def options_from_compare(path: Path) -> tuple[list[StorageOption], str | None]:
-    """The options of every model in a ``compare --json`` / ``--save`` file, and the data they were scored on.
+def options_from_compare(path: Path) -> tuple[list[StorageOption], str | None, int | None]:
+    """The options of every model in a ``compare --json`` / ``--save`` file, the data they were scored on and
+    how many of its pairs / queries (None: all).
 
     Raises:
         DataFileError: missing, not JSON, or not a compare result.
@@ -162,4 +162,5 @@ def options_from_compare(path: Path) -> tuple[list[StorageOption], str | None]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataFileError(f"{path}: not a result of `embedlab compare --json` ({exc})") from exc
     data = payload.get("data")
-    return out, None if data is None else str(data)
+    limit = payload.get("data_limit")
+    return out, None if data is None else str(data), None if limit is None else int(limit)
