@@ -9,7 +9,7 @@ import pytest
 from embedlab.errors import BackendError
 from embedlab.json_child import run_json_job
 
-CHILD = '''
+CHILD = """
 import json, sys, time
 job = json.loads(sys.stdin.read())
 time.sleep(job.get("sleep", 0))
@@ -19,7 +19,7 @@ if job.get("fail"):
     print(json.dumps({"error": "bad job", "type": "ConfigError"}))
     sys.exit(3)
 print(json.dumps({"doubled": [2 * x for x in job["values"]]}))
-'''
+"""
 
 
 @pytest.fixture
