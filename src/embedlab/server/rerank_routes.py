@@ -31,7 +31,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from embedlab.engine.rerank import PairScores
+from embedlab.engine.rerank import PairScores, RerankResult
 from embedlab.errors import InputTooLongError, PairTooLongError
 from embedlab.server.http import (
     ClientGone,
@@ -80,7 +80,7 @@ async def _rerank(
     truncate: bool,
     top_n: Any,
     field: str,
-) -> Any:
+) -> RerankResult:
     """The batcher's ranking of ``texts`` against ``query``; a pair over the limit names ``truncate``.
 
     Raises:
@@ -88,7 +88,7 @@ async def _rerank(
         ClientGone: the client left first.
     """
     check_batch_size(len(texts), server_state(request).settings.max_client_batch, field)
-    model.reranker  # noqa: B018  (a 400 naming the routes of the model's kind, before any work)
+    model.require("cross-encoder")
     try:
         result = await run_unless_client_leaves(
             request, model.batcher.rerank(query, texts, raw_scores=raw_scores, truncate=truncate, top_n=top_n)
@@ -99,7 +99,7 @@ async def _rerank(
     return result
 
 
-def _v1_answer(model: ServedModel, body: V1RerankRequest, texts: list[str], result: Any) -> dict[str, Any]:
+def _v1_answer(model: ServedModel, body: V1RerankRequest, texts: list[str], result: RerankResult) -> dict[str, Any]:
     results = []
     for index in result.ranking:
         item: dict[str, Any] = {"index": index, "relevance_score": float(result.scores[index])}

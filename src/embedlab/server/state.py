@@ -83,6 +83,15 @@ class ServedModel:
             raise self._wrong_kind("a cross-encoder (reranker)")
         return self.engine
 
+    def require(self, kind: ModelKind) -> None:
+        """Check the model is of ``kind`` before any work.
+
+        Raises:
+            RequestSchemaError: it is not (400, naming the routes it answers).
+        """
+        if self.kind != kind:
+            raise self._wrong_kind("a cross-encoder (reranker)" if kind == "cross-encoder" else "an embedding model")
+
     def _wrong_kind(self, needed: str) -> RequestSchemaError:
         what = "a cross-encoder (reranker)" if self.kind == "cross-encoder" else "an embedding model"
         return RequestSchemaError(
