@@ -80,11 +80,13 @@ def test_memory_lru_evicts_least_recently_used() -> None:
 def test_sqlite_cache_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "cache.sqlite"
     first = SqliteVectorCache(path, DIM)
-    first.put_many([(b"k1", entry(1, tokens=7)), (b"k2", entry(2))])
+    cut = CachedVector(entry(1).vector, 7, truncated=True)
+    first.put_many([(b"k1", cut), (b"k2", entry(2))])
     first.close()
     second = SqliteVectorCache(path, DIM)
     got = second.get_many([b"k1", b"k2", b"missing"])
-    assert got[0] is not None and got[0].tokens == 7
+    assert got[0] is not None and (got[0].tokens, got[0].truncated) == (7, True)
+    assert got[1] is not None and got[1].truncated is False
     np.testing.assert_array_equal(got[0].vector, entry(1).vector)
     assert got[2] is None and len(second) == 2 and second.rebuilds == 0
 
@@ -95,6 +97,23 @@ def test_corrupt_sqlite_file_is_rebuilt_never_trusted(tmp_path: Path) -> None:
     cache = SqliteVectorCache(path, DIM)
     assert cache.rebuilds == 1 and len(cache) == 0
     cache.put_many([(b"k", entry(3))])
+    assert cache.get_many([b"k"])[0] is not None
+
+
+def test_sqlite_file_of_the_schema_before_the_truncated_column_is_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite"
+    raw = sqlite3.connect(path)
+    raw.execute(
+        "CREATE TABLE vectors (key BLOB PRIMARY KEY, tokens INTEGER NOT NULL, vector BLOB NOT NULL, created REAL)"
+    )
+    raw.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    raw.execute("INSERT INTO meta VALUES ('dim', ?)", (str(DIM),))
+    raw.execute("PRAGMA user_version=1")
+    raw.commit()
+    raw.close()
+    cache = SqliteVectorCache(path, DIM)
+    assert cache.rebuilds == 1
+    cache.put_many([(b"k", entry(1))])
     assert cache.get_many([b"k"])[0] is not None
 
 
@@ -110,11 +129,12 @@ def test_malformed_rows_are_dropped_not_returned(tmp_path: Path) -> None:
     cache = SqliteVectorCache(path, DIM)
     cache.put_many([(b"good", entry(1))])
     raw = sqlite3.connect(path)
-    raw.execute("INSERT INTO vectors VALUES (?, 3, ?, 0)", (b"short", b"\x00" * 5))
-    raw.execute("INSERT INTO vectors VALUES (?, 3, ?, 0)", (b"nan", np.full(DIM, np.nan, dtype="<f4").tobytes()))
+    raw.execute("INSERT INTO vectors VALUES (?, 3, 0, ?, 0)", (b"short", b"\x00" * 5))
+    raw.execute("INSERT INTO vectors VALUES (?, 3, 0, ?, 0)", (b"nan", np.full(DIM, np.nan, dtype="<f4").tobytes()))
+    raw.execute("INSERT INTO vectors VALUES (?, 3, 7, ?, 0)", (b"flag", np.zeros(DIM, dtype="<f4").tobytes()))
     raw.commit()
     raw.close()
-    assert cache.get_many([b"short", b"nan", b"good"])[:2] == [None, None]
+    assert cache.get_many([b"short", b"nan", b"flag", b"good"])[:3] == [None, None, None]
     assert len(cache) == 1
 
 

@@ -1,10 +1,10 @@
 """A vector cache in Redis, shared by every server replica (:class:`embedlab.engine.cache.VectorCache`).
 
 Entries are the same as the local caches' (a text's combined vector before truncation / normalisation,
-and its token count) under the same 32-byte keys (:func:`embedlab.engine.cache.cache_key`), so replicas
-of one model and options share hits. A Redis value is ``tokens`` (uint32 little-endian) followed by
-``dim`` float32 little-endian values; a value of the wrong size or with non-finite numbers is treated as
-absent, never returned. Size is bounded by Redis itself: run it with ``maxmemory`` and
+its token count and whether it was cut) under the same 32-byte keys (:func:`embedlab.engine.cache.cache_key`),
+so replicas of one model and options share hits. A Redis value is ``tokens`` (uint32 little-endian), one byte
+``truncated`` (0 or 1) and ``dim`` float32 little-endian values; a value of the wrong size or with non-finite
+numbers is treated as absent, never returned. Size is bounded by Redis itself: run it with ``maxmemory`` and
 ``maxmemory-policy allkeys-lru`` (each entry is about dim × 4 + 100 bytes), and optionally a TTL here.
 
 A Redis that fails while serving never fails a request: look-ups count as misses and writes are
@@ -26,7 +26,8 @@ from embedlab.errors import BackendUnavailableError, ConfigError
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = b"embedlab:v1:"
+KEY_PREFIX = b"embedlab:v2:"  # v2: the truncated byte
+_HEADER_BYTES = 5  # tokens (4) and truncated (1) before the vector
 
 
 class RedisVectorCache:
@@ -77,12 +78,12 @@ class RedisVectorCache:
             log.warning("Redis cache at %s failed to %s (%s); carrying on without it", self.url, what, exc)
 
     def _decode(self, value: bytes | None) -> CachedVector | None:
-        if value is None or len(value) != 4 + self.dim * 4:
+        if value is None or len(value) != _HEADER_BYTES + self.dim * 4 or value[4] not in (0, 1):
             return None
-        vector = np.frombuffer(value, dtype="<f4", offset=4).astype(np.float32)
+        vector = np.frombuffer(value, dtype="<f4", offset=_HEADER_BYTES).astype(np.float32)
         if not np.isfinite(vector).all():
             return None
-        return CachedVector(vector, int.from_bytes(value[:4], "little"))
+        return CachedVector(vector, int.from_bytes(value[:4], "little"), bool(value[4]))
 
     def get_many(self, keys: Sequence[bytes]) -> list[CachedVector | None]:
         """The entry of each key, or None (absent, malformed, or Redis failing)."""
@@ -106,7 +107,8 @@ class RedisVectorCache:
             vector = np.ascontiguousarray(entry.vector, dtype="<f4")
             if vector.shape != (self.dim,):
                 raise ConfigError(f"cache holds vectors of {self.dim} floats, got shape {vector.shape}")
-            payload.append((KEY_PREFIX + key, int(entry.tokens).to_bytes(4, "little") + vector.tobytes()))
+            header = int(entry.tokens).to_bytes(4, "little") + bytes([int(entry.truncated)])
+            payload.append((KEY_PREFIX + key, header + vector.tobytes()))
         if not payload:
             return
         try:

@@ -1,8 +1,9 @@
 """Exact-match caches of text vectors: an LRU in memory and an optional sqlite file.
 
 What is cached is a text's *combined* vector before Matryoshka truncation and normalisation: shape
-(hidden,) float32, plus the number of tokens embedded. Truncation and normalisation are applied per
-request afterwards, so one entry serves every ``dimensions`` / ``normalize`` a caller asks for.
+(hidden,) float32, plus the number of tokens embedded and whether the text was cut at the token limit.
+Matryoshka truncation and normalisation are applied per request afterwards, so one entry serves every
+``dimensions`` / ``normalize`` a caller asks for.
 
 The key is a SHA-256 digest of everything else that changes that vector (see :func:`cache_key`): the
 model's identity (name, file fingerprint, backend), the prompt text, the token limit, the long-input
@@ -39,10 +40,12 @@ CACHE_FORMAT = "1"  # bump when what a cached vector means changes
 
 @dataclass(frozen=True)
 class CachedVector:
-    """A cached text: its combined vector (hidden,) float32 and the tokens embedded for it."""
+    """A cached text: its combined vector (hidden,) float32, the tokens embedded for it, and whether it was cut
+    at the token limit (so a cache hit reports truncation as the first answer did)."""
 
     vector: FloatArray
     tokens: int
+    truncated: bool = False
 
 
 def cache_key(
@@ -169,7 +172,7 @@ class SqliteVectorCache:
         max_entries: rows kept at most; the oldest rows are deleted beyond it.
     """
 
-    SCHEMA_VERSION = 1
+    SCHEMA_VERSION = 2  # 2: the truncated column
 
     def __init__(self, path: str | Path, dim: int, max_entries: int = 1_000_000):
         if max_entries < 1:
@@ -199,8 +202,8 @@ class SqliteVectorCache:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if version == 0 and not tables:
             conn.execute(
-                "CREATE TABLE vectors (key BLOB PRIMARY KEY, tokens INTEGER NOT NULL, vector BLOB NOT NULL, "
-                "created REAL NOT NULL)"
+                "CREATE TABLE vectors (key BLOB PRIMARY KEY, tokens INTEGER NOT NULL, truncated INTEGER NOT NULL, "
+                "vector BLOB NOT NULL, created REAL NOT NULL)"
             )
             conn.execute("CREATE INDEX vectors_created ON vectors(created)")
             conn.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -252,13 +255,13 @@ class SqliteVectorCache:
 
     # -- the cache protocol ------------------------------------------------------------------------
 
-    def _decode(self, blob: bytes, tokens: int) -> CachedVector | None:
-        if not isinstance(blob, bytes) or len(blob) != self.dim * 4 or tokens < 0:
+    def _decode(self, blob: bytes, tokens: int, truncated: int) -> CachedVector | None:
+        if not isinstance(blob, bytes) or len(blob) != self.dim * 4 or tokens < 0 or truncated not in (0, 1):
             return None
         vector = np.frombuffer(blob, dtype="<f4").astype(np.float32)
         if not np.isfinite(vector).all():
             return None
-        return CachedVector(vector, int(tokens))
+        return CachedVector(vector, int(tokens), bool(truncated))
 
     def get_many(self, keys: Sequence[bytes]) -> list[CachedVector | None]:
         """The entry of each key, or None; malformed rows are deleted and reported as absent."""
@@ -272,10 +275,10 @@ class SqliteVectorCache:
                     part = list(keys[start : start + 500])
                     marks = ",".join("?" * len(part))
                     rows = self._conn.execute(
-                        f"SELECT key, tokens, vector FROM vectors WHERE key IN ({marks})", part
+                        f"SELECT key, tokens, truncated, vector FROM vectors WHERE key IN ({marks})", part
                     ).fetchall()
-                    for key, tokens, blob in rows:
-                        entry = self._decode(blob, tokens)
+                    for key, tokens, truncated, blob in rows:
+                        entry = self._decode(blob, tokens, truncated)
                         if entry is None:
                             bad.append(key)
                         else:
@@ -296,13 +299,13 @@ class SqliteVectorCache:
             vector = np.ascontiguousarray(entry.vector, dtype="<f4")
             if vector.shape != (self.dim,):
                 raise ConfigError(f"cache holds vectors of {self.dim} floats, got shape {vector.shape}")
-            rows.append((key, int(entry.tokens), vector.tobytes(), now))
+            rows.append((key, int(entry.tokens), int(entry.truncated), vector.tobytes(), now))
         if not rows:
             return
         with self._lock:
             try:
                 self._conn.execute("BEGIN")
-                self._conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", rows)
+                self._conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?)", rows)
                 self._puts_since_trim += len(rows)
                 if self._puts_since_trim >= max(64, self.max_entries // 100):
                     self._puts_since_trim = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from starlette.responses import HTMLResponse, Response
 
-from embedlab.engine.options import EmbedOptions, ResolvedOptions
+from embedlab.engine.options import EmbedOptions
 from embedlab.engine.serving import EmbedOutcome
 from embedlab.engine.vector_precision import PRECISIONS
 from embedlab.errors import ConfigError, InputTooLongError, WorkerUnavailableError
@@ -49,7 +49,7 @@ from embedlab.server.schemas import (
 from embedlab.server.state import ModelKind, ServedModel
 from embedlab.server.tokenids import decode_token_ids
 from embedlab.server.truncation import HEADER as TRUNCATED_HEADER
-from embedlab.server.truncation import count_truncated_async, too_long_hint
+from embedlab.server.truncation import too_long_hint
 from embedlab.server.wire_format import base64_vectors, json_vectors
 from embedlab.settings import LongInputPolicy
 from embedlab.version import __version__
@@ -91,60 +91,46 @@ async def _texts_of(model: ServedModel, parsed: ParsedInput) -> list[str]:
     return await asyncio.to_thread(decode_token_ids, ids)
 
 
-def _resolve_request(model: ServedModel, options: EmbedOptions) -> tuple[EmbedOptions, ResolvedOptions]:
-    """``options`` with the calibration file's ranges for an ``int8`` / ``uint8`` request, when the model has them,
-    and the request's resolved options (what its texts are tokenised and cut with).
+def _with_ranges(model: ServedModel, options: EmbedOptions) -> EmbedOptions:
+    """``options`` with the calibration file's ranges for an ``int8`` / ``uint8`` request, when the model has them.
 
     Raises:
         ConfigError: int8 / uint8 of vectors that are not normalised, on a server without a calibration
             file (the default [-1, 1] only fits normalised vectors); bad options, as the engine resolves them.
     """
-    resolved = model.embedder.resolve(replace(options, precision=None))
     if options.precision not in ("int8", "uint8"):
-        return options, resolved
+        return options
+    resolved = model.embedder.resolve(replace(options, precision=None))
     if model.int8_ranges is not None:
-        ranges = model.int8_ranges.ranges_for(resolved.dimensions, resolved.normalize)
-        return replace(options, ranges=ranges), resolved
+        return replace(options, ranges=model.int8_ranges.ranges_for(resolved.dimensions, resolved.normalize))
     if not resolved.normalize:
         raise ConfigError(
             f"precision {options.precision!r} of vectors that are not normalised needs measured ranges; start the "
             "server with int8_calibration_texts (--int8-calibration-texts FILE), or leave normalize on"
         )
-    return options, resolved
+    return options
 
 
-@dataclass(frozen=True)
-class Embedded:
-    """A request's embedding outcome and how many of its texts were cut at the token limit."""
-
-    outcome: EmbedOutcome
-    truncated: int
-
-    def headers(self) -> dict[str, str]:
-        """The timing headers and ``x-embedlab-truncated``."""
-        return {
-            **timing_headers(self.outcome.timings, self.outcome.cache_hits),
-            TRUNCATED_HEADER: str(self.truncated),
-        }
+def _headers(outcome: EmbedOutcome) -> dict[str, str]:
+    """The timing headers and ``x-embedlab-truncated`` of an embedding answer."""
+    return {**timing_headers(outcome.timings, outcome.cache_hits), TRUNCATED_HEADER: str(outcome.n_truncated)}
 
 
 async def _embed(
     request: Request, model: ServedModel, texts: list[str], options: EmbedOptions, too_long_hint: str
-) -> Embedded:
+) -> EmbedOutcome:
     """Embed ``texts`` with ``model``; a text over the limit under ``error`` raises with ``too_long_hint``.
 
     Raises:
         InputTooLongError: naming the input and what the client can do, in the route's field names.
         ClientGone: the client left first.
     """
-    options, resolved = _resolve_request(model, options)
     try:
-        outcome = await run_unless_client_leaves(request, model.batcher.embed(texts, options))
+        outcome = await run_unless_client_leaves(request, model.batcher.embed(texts, _with_ranges(model, options)))
     except InputTooLongError as exc:
         raise InputTooLongError(exc.index, exc.n_tokens, exc.limit, too_long_hint) from exc
-    truncated = await count_truncated_async(model.embedder, texts, outcome.tokens, resolved)
-    model.metrics.observe_request(outcome.timings, len(texts), outcome.total_tokens, truncated)
-    return Embedded(outcome, truncated)
+    model.metrics.observe_request(outcome.timings, len(texts), outcome.total_tokens, outcome.n_truncated)
+    return outcome
 
 
 def _embeddings_openapi() -> dict[str, Any]:
@@ -179,20 +165,20 @@ async def _create_embeddings(request: Request) -> Response:
         )
         texts = await _texts_of(model, parsed)
         hint = too_long_hint(body.truncate, body.long_input, has_long_input=True)
-        embedded = await _embed(request, model, texts, options, hint)
+        outcome = await _embed(request, model, texts, options, hint)
     except ClientGone:
         return Response(status_code=499)
-    vectors = embedded.outcome.vectors
+    vectors = outcome.vectors
     embeddings = base64_vectors(vectors) if body.encoding_format == "base64" else json_vectors(vectors)
     data = [{"object": "embedding", "index": i, "embedding": embeddings[i]} for i in range(len(vectors))]
-    tokens = embedded.outcome.total_tokens
+    tokens = outcome.total_tokens
     answer = {
         "object": "list",
         "data": data,
         "model": model.name,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "truncated_inputs": embedded.truncated},
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens, "truncated_inputs": outcome.n_truncated},
     }
-    return json_response(answer, headers=embedded.headers())
+    return json_response(answer, headers=_headers(outcome))
 
 
 router.add_api_route(
@@ -235,14 +221,12 @@ async def tei_embed(request: Request, raw: bytes | None = None) -> Response:
             normalize=body.normalize,
             precision=body.precision,
         )
-        embedded = await _embed(
-            request, model, texts, options, too_long_hint(body.truncate, None, has_long_input=False)
-        )
+        outcome = await _embed(request, model, texts, options, too_long_hint(body.truncate, None, has_long_input=False))
     except ClientGone:
         return Response(status_code=499)
-    vectors = embedded.outcome.vectors
+    vectors = outcome.vectors
     answer = base64_vectors(vectors) if body.encoding_format == "base64" else json_vectors(vectors)
-    return json_response(answer, headers=embedded.headers())
+    return json_response(answer, headers=_headers(outcome))
 
 
 #: What ``POST /`` answers for each kind of served model: its main route, as TEI's router does (TEI's

@@ -104,6 +104,7 @@ class EmbedOutcome:
     Attributes:
         vectors: (n_texts, dim) float32 in the caller's order, or in the request's precision.
         tokens: per text, tokens embedded with the model's tokenizer (special tokens included).
+        truncated: per text, whether it was cut at the token limit (also for a text answered from the cache).
         cache_hits: texts answered from the cache.
         timings: seconds spent: ``tokenize`` (the claim step, cache look-up included), ``queue``
             (longest wait of a text before its batch started), ``inference`` (forward batches that
@@ -112,6 +113,7 @@ class EmbedOutcome:
 
     vectors: EmbeddingArray
     tokens: list[int]
+    truncated: list[bool]
     cache_hits: int
     timings: dict[str, float]
 
@@ -119,6 +121,11 @@ class EmbedOutcome:
     def total_tokens(self) -> int:
         """Tokens embedded, summed over texts."""
         return int(sum(self.tokens))
+
+    @property
+    def n_truncated(self) -> int:
+        """Texts cut at the token limit."""
+        return sum(self.truncated)
 
 
 class DynamicBatcher:
@@ -261,8 +268,13 @@ class DynamicBatcher:
             vectors = postprocess(
                 combined, resolved.dimensions, resolved.normalize, resolved.precision, resolved.ranges
             )
-            tokens = [e.tokens for e in entries]
-            return EmbedOutcome(vectors=vectors, tokens=tokens, cache_hits=len(ticket.hits), timings=timings)
+            return EmbedOutcome(
+                vectors=vectors,
+                tokens=[e.tokens for e in entries],
+                truncated=[e.truncated for e in entries],
+                cache_hits=len(ticket.hits),
+                timings=timings,
+            )
 
     async def rerank(
         self,
@@ -466,7 +478,7 @@ class DynamicBatcher:
         rows = np.stack([row for job in finished for row in job.rows if row is not None])
         segments = [replace(s, text_index=j) for j, job in enumerate(finished) for s in job.segments]
         combined = combine_windows(rows, segments, len(finished))
-        entries = [CachedVector(combined[j].copy(), job.tokens) for j, job in enumerate(finished)]
+        entries = [CachedVector(combined[j].copy(), job.tokens, job.truncated) for j, job in enumerate(finished)]
         cacheable = [(job.key, entry) for job, entry in zip(finished, entries, strict=True) if job.key is not None]
         if self.cache is not None and cacheable:
             try:
