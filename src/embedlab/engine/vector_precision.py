@@ -114,20 +114,28 @@ def quantize(vectors: FloatArray, precision: Precision, ranges: npt.ArrayLike | 
     return levels.astype(np.uint8) if precision == "uint8" else (levels - 128).astype(np.int8)
 
 
-def dequantize(codes: EmbeddingArray, precision: Precision, ranges: npt.ArrayLike | None = None) -> FloatArray:
-    """Approximate float32 vectors (n, d) back from int8 / uint8 / float16 ``codes`` (each level's lower edge).
+def dequantize(
+    codes: EmbeddingArray, precision: Precision, ranges: npt.ArrayLike | None = None, dtype: npt.DTypeLike = np.float32
+) -> EmbeddingArray:
+    """Approximate float vectors (..., d) back from int8 / uint8 / float16 ``codes`` (each level's lower edge).
 
     Bit precisions have no inverse: use the float vectors to rescore them.
+
+    Args:
+        codes: (..., d) codes; any leading shape (a (queries, candidates, d) block too).
+        ranges: int8 / uint8: the (2, d) ranges they were quantised with; None for [-1, 1].
+        dtype: of the levels and the result: float32 (default), or float64 where sums of products must not
+            round two different levels together (sentence-transformers rescores in float64).
 
     Raises:
         ConfigError: a bit precision.
     """
     if precision in ("float32", "float16"):
-        return codes.astype(np.float32)
+        return codes.astype(dtype)
     if precision in ("binary", "ubinary"):
         raise ConfigError(f"{precision} vectors cannot be turned back into floats")
-    limits = unit_ranges(codes.shape[1]) if ranges is None else np.asarray(ranges, dtype=np.float32)
+    limits = unit_ranges(codes.shape[-1]) if ranges is None else np.asarray(ranges, dtype=np.float32)
     steps = (limits[1] - limits[0]) / 255
     steps = np.where(steps == 0, 1, steps)
-    levels = codes.astype(np.float32) + (128 if precision == "int8" else 0)
-    return (limits[0] + levels * steps).astype(np.float32)
+    levels = codes.astype(dtype) + (128 if precision == "int8" else 0)
+    return (limits[0] + levels * steps).astype(dtype)

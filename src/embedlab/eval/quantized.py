@@ -177,14 +177,7 @@ def decode_for_rescoring(
         return np.unpackbits(packed_bits(codes, precision), axis=-1)[..., :dim].astype(np.float64)
     if precision not in RANGED_PRECISIONS:
         raise ConfigError(f"{precision} vectors are not rescored; rescoring applies to {', '.join(RESCORABLE)}")
-    limits = np.vstack([np.full(dim, -1.0), np.full(dim, 1.0)]).astype(np.float32) if ranges is None else ranges
-    limits = limits.astype(np.float32, copy=False)
-    steps = (limits[1] - limits[0]) / 255
-    steps = np.where(steps == 0, 1, steps)
-    levels = codes.astype(np.float64)
-    if precision == "int8":
-        levels += 128
-    return cast(Float64Array, levels * steps + limits[0])
+    return cast(Float64Array, dequantize(codes, cast(Precision, precision), ranges, dtype=np.float64))
 
 
 def rescore_candidates(
