@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import orjson
@@ -15,6 +15,7 @@ from starlette.responses import Response
 from embedlab.errors import RequestTooLargeError
 from embedlab.server.errors import UnsupportedMediaTypeError
 from embedlab.server.metrics import MODEL_SCOPE_KEY
+from embedlab.server.schemas import json_object
 from embedlab.server.state import ServedModel, ServerState
 
 T = TypeVar("T")
@@ -100,6 +101,29 @@ async def read_json_body(request: Request, limit: int) -> bytes:
     if size > limit:
         raise too_large
     return b"".join(chunks)
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, read within the server's ``max_payload_bytes``.
+
+    Raises:
+        UnsupportedMediaTypeError (415), RequestTooLargeError (413), MalformedBodyError, RequestSchemaError (400).
+    """
+    return json_object(await read_json_body(request, server_state(request).settings.max_payload_bytes))
+
+
+#: a route's handler of an already parsed JSON body (``POST /`` parses it first to pick the model)
+JsonHandler = Callable[[Request, dict[str, Any]], Awaitable[Response]]
+
+
+def json_endpoint(handler: JsonHandler) -> Callable[[Request], Awaitable[Response]]:
+    """The FastAPI endpoint of ``handler``: the request's body read and parsed (:func:`read_json_object`), then
+    handed on (the parsed body is not a parameter FastAPI would read as a body of its own)."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handler(request, await read_json_object(request))
+
+    return endpoint
 
 
 async def _wait_for_disconnect(request: Request) -> None:

@@ -35,15 +35,15 @@ from embedlab.engine.rerank import PairScores, RerankResult
 from embedlab.errors import InputTooLongError, PairTooLongError
 from embedlab.server.http import (
     ClientGone,
+    json_endpoint,
     json_response,
-    read_json_body,
     run_unless_client_leaves,
     served_model,
     server_state,
     timing_headers,
 )
 from embedlab.server.rerank_schemas import TeiPredictRequest, TeiRerankRequest, V1RerankRequest
-from embedlab.server.schemas import check_batch_size, json_object, validate_body
+from embedlab.server.schemas import check_batch_size, validate_object
 from embedlab.server.state import ServedModel
 from embedlab.server.truncation import HEADER as TRUNCATED_HEADER
 
@@ -65,10 +65,9 @@ def _observe(model: ServedModel, scores: PairScores) -> None:
     model.metrics.observe_request(scores.timings, len(scores.tokens), scores.total_tokens, scores.n_truncated)
 
 
-async def _body(request: Request, raw: bytes | None, schema: type[BaseModel]) -> Any:
-    settings = server_state(request).settings
-    data = raw if raw is not None else await read_json_body(request, settings.max_payload_bytes)
-    return validate_body(schema, data, allow_unknown=not settings.reject_unknown_fields)
+def _body(request: Request, data: dict[str, Any], schema: type[BaseModel]) -> Any:
+    """The parsed body as ``schema``."""
+    return validate_object(schema, data, allow_unknown=not server_state(request).settings.reject_unknown_fields)
 
 
 async def _rerank(
@@ -115,10 +114,10 @@ def _v1_answer(model: ServedModel, body: V1RerankRequest, texts: list[str], resu
     }
 
 
-async def v1_rerank(request: Request, raw: bytes | None = None) -> Response:
+async def v1_rerank(request: Request, data: dict[str, Any]) -> Response:
     """``/v1/rerank``: the Jina / Cohere body (:class:`V1RerankRequest`) → ``{results: [...], usage}``."""
     try:
-        body: V1RerankRequest = await _body(request, raw, V1RerankRequest)
+        body: V1RerankRequest = _body(request, data, V1RerankRequest)
         model = served_model(request, body.model)
         texts = body.texts()
         result = await _rerank(request, model, body.query, texts, False, body.truncate, body.top_n, "documents")
@@ -127,25 +126,13 @@ async def v1_rerank(request: Request, raw: bytes | None = None) -> Response:
     return json_response(_v1_answer(model, body, texts, result), headers=_headers(result))
 
 
-def _wants_v1_shape(raw: bytes) -> bool:
-    """Whether a ``/rerank`` body is the Jina / Cohere one: ``documents`` given and TEI's ``texts`` not.
-
-    Raises:
-        MalformedBodyError, RequestSchemaError: not a JSON object (400).
-    """
-    data = json_object(raw)
-    return "documents" in data and "texts" not in data
-
-
-async def tei_rerank(request: Request, raw: bytes | None = None) -> Response:
+async def tei_rerank(request: Request, data: dict[str, Any]) -> Response:
     """``/rerank`` (TEI, :class:`TeiRerankRequest`) → ``[{index, score, text?}]`` best first; a Jina / Cohere
-    body (``documents``) is answered as ``/v1/rerank`` answers it."""
-    if raw is None:
-        raw = await read_json_body(request, server_state(request).settings.max_payload_bytes)
-    if _wants_v1_shape(raw):
-        return await v1_rerank(request, raw)
+    body (``documents`` given and ``texts`` not) is answered as ``/v1/rerank`` answers it."""
+    if "documents" in data and "texts" not in data:
+        return await v1_rerank(request, data)
     try:
-        body: TeiRerankRequest = await _body(request, raw, TeiRerankRequest)
+        body: TeiRerankRequest = _body(request, data, TeiRerankRequest)
         model = served_model(request, body.model)
         result = await _rerank(request, model, body.query, body.texts, body.raw_scores, body.truncate, None, "texts")
     except ClientGone:
@@ -159,11 +146,11 @@ async def tei_rerank(request: Request, raw: bytes | None = None) -> Response:
     return json_response(answer, headers=_headers(result))
 
 
-async def tei_predict(request: Request, raw: bytes | None = None) -> Response:
+async def tei_predict(request: Request, data: dict[str, Any]) -> Response:
     """``/predict`` (TEI, :class:`TeiPredictRequest`) → per pair its labels' scores, best first; one pair sent
     alone is answered with its one list."""
     try:
-        body: TeiPredictRequest = await _body(request, raw, TeiPredictRequest)
+        body: TeiPredictRequest = _body(request, data, TeiPredictRequest)
         model = served_model(request, body.model)
         pairs = body.inputs.pairs
         check_batch_size(len(pairs), server_state(request).settings.max_client_batch, "inputs")
@@ -186,15 +173,23 @@ async def tei_predict(request: Request, raw: bytes | None = None) -> Response:
 
 
 router.add_api_route(
-    "/rerank", tei_rerank, methods=["POST"], summary="Rerank texts against a query (TEI)", response_class=Response
+    "/rerank",
+    json_endpoint(tei_rerank),
+    methods=["POST"],
+    summary="Rerank texts against a query (TEI)",
+    response_class=Response,
 )
 router.add_api_route(
     "/v1/rerank",
-    v1_rerank,
+    json_endpoint(v1_rerank),
     methods=["POST"],
     summary="Rerank documents against a query (Jina / Cohere)",
     response_class=Response,
 )
 router.add_api_route(
-    "/predict", tei_predict, methods=["POST"], summary="Score pairs with a cross-encoder (TEI)", response_class=Response
+    "/predict",
+    json_endpoint(tei_predict),
+    methods=["POST"],
+    summary="Score pairs with a cross-encoder (TEI)",
+    response_class=Response,
 )

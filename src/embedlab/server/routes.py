@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -25,8 +24,11 @@ from embedlab.server.dashboard import dashboard_html
 from embedlab.server.errors import RequestSchemaError, error_response
 from embedlab.server.http import (
     ClientGone,
+    JsonHandler,
+    json_endpoint,
     json_response,
     read_json_body,
+    read_json_object,
     run_unless_client_leaves,
     served_model,
     server_state,
@@ -43,8 +45,8 @@ from embedlab.server.schemas import (
     TokenizeRequest,
     check_batch_size,
     describe,
-    json_object,
     validate_body,
+    validate_object,
 )
 from embedlab.server.state import ModelKind, ServedModel
 from embedlab.server.tokenids import decode_token_ids
@@ -122,9 +124,11 @@ async def _embed(
     """Embed ``texts`` with ``model``; a text over the limit under ``error`` raises with ``too_long_hint``.
 
     Raises:
+        RequestSchemaError: the model is a cross-encoder (400, naming its routes).
         InputTooLongError: naming the input and what the client can do, in the route's field names.
         ClientGone: the client left first.
     """
+    model.require("embedding")
     try:
         outcome = await run_unless_client_leaves(request, model.batcher.embed(texts, _with_ranges(model, options)))
     except InputTooLongError as exc:
@@ -199,17 +203,14 @@ router.add_api_route(
 )
 
 
-@router.post("/embed", summary="Embed (text-embeddings-inference style)", response_class=Response)
-async def tei_embed(request: Request, raw: bytes | None = None) -> Response:
+async def tei_embed(request: Request, data: dict[str, Any]) -> Response:
     """TEI's ``{"inputs": str | [str], ...}`` (:class:`TeiEmbedRequest`) → ``[[number]]``, or ``[str]`` in base64.
 
     The optional ``model`` (an extension: TEI serves one model) picks the model when several are served.
     """
     try:
         state = server_state(request)
-        if raw is None:
-            raw = await read_json_body(request, state.settings.max_payload_bytes)
-        body = validate_body(TeiEmbedRequest, raw, allow_unknown=not state.settings.reject_unknown_fields)
+        body = validate_object(TeiEmbedRequest, data, allow_unknown=not state.settings.reject_unknown_fields)
         model = served_model(request, body.model)
         texts = [body.inputs] if isinstance(body.inputs, str) else list(body.inputs)
         check_batch_size(len(texts), state.settings.max_client_batch, "inputs")
@@ -229,11 +230,20 @@ async def tei_embed(request: Request, raw: bytes | None = None) -> Response:
     return json_response(answer, headers=_headers(outcome))
 
 
+router.add_api_route(
+    "/embed",
+    json_endpoint(tei_embed),
+    methods=["POST"],
+    summary="Embed (text-embeddings-inference style)",
+    response_class=Response,
+)
+
+
 #: What ``POST /`` answers for each kind of served model: its main route, as TEI's router does (TEI's
 #: clients, huggingface_hub's ``InferenceClient(base_url=...)`` among them, post to the root): ``/embed`` for
 #: an embedding model; for a cross-encoder ``/rerank`` when it has one label (a reranker, TEI's ``Reranker``)
 #: and ``/predict`` when it has several (TEI's ``Classifier``).
-MAIN_ROUTES: dict[ModelKind, Callable[[Request, bytes], Awaitable[Response]]] = {
+MAIN_ROUTES: dict[ModelKind, JsonHandler] = {
     "embedding": tei_embed,
     "cross-encoder": tei_rerank,
 }
@@ -244,14 +254,14 @@ async def main_route(request: Request) -> Response:
     """``POST /``: the main route (:data:`MAIN_ROUTES`) of the model the body's ``model`` names (or the one
     served); ``GET /`` stays the dashboard."""
     state = server_state(request)
-    raw = await read_json_body(request, state.settings.max_payload_bytes)
-    named = json_object(raw).get("model")
+    data = await read_json_object(request)
+    named = data.get("model")
     if named is not None and not isinstance(named, str):
         raise RequestSchemaError(f"model: Input should be a valid string; got {describe(named)}", "model")
     model = state.model_for(named)
     if model.kind == "cross-encoder" and model.reranker.spec.num_labels > 1:
-        return await tei_predict(request, raw)
-    return await MAIN_ROUTES[model.kind](request, raw)
+        return await tei_predict(request, data)
+    return await MAIN_ROUTES[model.kind](request, data)
 
 
 @router.post("/tokenize", summary="Tokenize with the model's tokenizer", response_class=Response)

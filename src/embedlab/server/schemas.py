@@ -233,7 +233,15 @@ def validate_body(model: type[ModelT], raw: bytes, allow_unknown: bool = False) 
         RequestSchemaError: JSON of the wrong shape or a value outside a field's choices (400), naming the
             field and the value.
     """
-    data = json_object(raw)
+    return validate_object(model, json_object(raw), allow_unknown)
+
+
+def validate_object(model: type[ModelT], data: dict[str, Any], allow_unknown: bool = False) -> ModelT:
+    """A parsed JSON object as ``model`` (see :func:`validate_body`).
+
+    Raises:
+        RequestSchemaError: a value of the wrong shape or outside a field's choices (400), naming the field and value.
+    """
     if allow_unknown:
         data = {key: value for key, value in data.items() if key in model.model_fields}
     try:
